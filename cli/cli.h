@@ -1,0 +1,64 @@
+/*
+ * chorusctl: the operator CLI. cli.h is what its command files share: the
+ * loaded configuration, connections that fail with one clear line, event
+ * publishing with confirms, and output helpers (text or --json).
+ *
+ * Exit codes follow sysexits: 64 usage, 65 invalid data (a bad event), 69 a
+ * server is down or unreachable, 75 a wait timed out, 76 the broker did not
+ * confirm or returned a message, 78 bad configuration.
+ */
+#ifndef CHORUS_CLI_H
+#define CHORUS_CLI_H
+
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "broker.h"
+#include "conf.h"
+#include "db.h"
+#include "envelope.h"
+#include "service.h"
+
+struct cli {
+	struct conf cfg;
+	int json;		/* --json: machine-readable output on read commands */
+	int quiet;
+};
+
+/* One line on stderr: "chorusctl: <message>". */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Connect to a service's database; NULL after printing why. */
+struct db *cli_db(struct cli *c, enum service_id svc);
+/* Connect to RabbitMQ (confirm mode when asked); NULL after printing why. */
+struct broker *cli_broker(struct cli *c, int confirm);
+/*
+ * Publish events (bodies rendered from evs) on their types' exchanges with
+ * mandatory and confirms, at most window in flight, at most rate per
+ * second (0: no limit). Returns 0, or a sysexits code after printing why.
+ */
+int cli_publish_events(struct broker *b, struct event *const *evs, size_t n, size_t window,
+    double rate, const char *app_id);
+/* Print a json-c object (pretty) on stdout and release it. */
+void cli_print_json(struct json_object *o);
+/* A parse of a whole non-negative number; -1 when it is not one. */
+long long cli_number(const char *s);
+/* Read "@file", "-" (stdin) or the literal itself; malloc'ed, NULL after printing why. */
+char *cli_read_arg(const char *arg, size_t *len);
+
+int cmd_publish(struct cli *c, int argc, char **argv);
+int cmd_order(struct cli *c, int argc, char **argv);
+/* order place: publish an OrderCreated; its order id goes to order_id_out. */
+int cmd_order_place(struct cli *c, int argc, char **argv, char *order_id_out, size_t outlen);
+int cmd_stock(struct cli *c, int argc, char **argv);
+int cmd_account(struct cli *c, int argc, char **argv);
+int cmd_setup(struct cli *c, int argc, char **argv);
+int cmd_migrate(struct cli *c, int argc, char **argv);
+int cmd_declare(struct cli *c, int argc, char **argv);
+int cmd_outbox(struct cli *c, int argc, char **argv);
+int cmd_dead(struct cli *c, int argc, char **argv);
+int cmd_snapshot(struct cli *c, int argc, char **argv);
+int cmd_check(struct cli *c, int argc, char **argv);
+int cmd_bench(struct cli *c, int argc, char **argv);
+
+#endif

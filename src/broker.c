@@ -1,0 +1,691 @@
+/*
+ * broker: RabbitMQ connection, topology, consuming and confirmed publishing
+ * over rabbitmq-c (see broker.h).
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+
+#include "broker.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define CHANNEL 1
+#define MAX_TABLE 16
+
+struct broker {
+	amqp_connection_state_t conn;
+	int open;		/* login done: close with connection.close */
+	int confirm;
+	uint64_t next_tag;	/* number the next publish gets in confirm mode */
+};
+
+static char *
+bytes_dup(amqp_bytes_t b)
+{
+	return xstrndup(b.bytes ? (const char *)b.bytes : "", b.len);
+}
+
+/* Describe a failed RPC reply. */
+static char *
+reply_cause(const char *what, amqp_rpc_reply_t r)
+{
+	switch (r.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		return xasprintf("%s: ok", what);
+	case AMQP_RESPONSE_NONE:
+		return xasprintf("%s: missing RPC reply", what);
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		return xasprintf("%s: %s", what, amqp_error_string2(r.library_error));
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *m = r.reply.decoded;
+			return xasprintf("%s: connection closed by broker: %u %.*s", what,
+			    m->reply_code, (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		}
+		if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			amqp_channel_close_t *m = r.reply.decoded;
+			return xasprintf("%s: channel closed by broker: %u %.*s", what,
+			    m->reply_code, (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		}
+		return xasprintf("%s: broker error, method 0x%08X", what, r.reply.id);
+	}
+	return xasprintf("%s: unknown reply", what);
+}
+
+static int
+rpc_ok(struct broker *b, const char *what, char **cause)
+{
+	amqp_rpc_reply_t r = amqp_get_rpc_reply(b->conn);
+
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 0;
+	*cause = reply_cause(what, r);
+	if (r.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION)
+		b->open = 0;	/* the broker closed the channel or connection */
+	return -1;
+}
+
+struct broker *
+broker_connect(const char *url, const char *name, int heartbeat_s, int timeout_s, char **cause)
+{
+	struct amqp_connection_info ci;
+	amqp_socket_t *sock;
+	struct timeval tv = { timeout_s, 0 };
+	amqp_table_entry_t props[2];
+	amqp_table_t client_props;
+	amqp_rpc_reply_t r;
+	struct broker *b;
+	char *copy = xstrdup(url);
+	int st;
+
+	amqp_default_connection_info(&ci);
+	if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
+		*cause = xasprintf("bad AMQP URL (expected amqp://user:password@host:port/vhost)");
+		free(copy);
+		return NULL;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->conn = amqp_new_connection();
+	sock = amqp_tcp_socket_new(b->conn);
+	if (sock == NULL) {
+		*cause = xasprintf("cannot create a socket");
+		goto fail;
+	}
+	st = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
+	if (st != AMQP_STATUS_OK) {
+		*cause = xasprintf("cannot connect to RabbitMQ at %s:%d: %s", ci.host, ci.port,
+		    amqp_error_string2(st));
+		goto fail;
+	}
+	/* bound the login and later RPCs too: a broker that stops answering is an error */
+	amqp_set_rpc_timeout(b->conn, &tv);
+	props[0].key = amqp_cstring_bytes("connection_name");
+	props[0].value.kind = AMQP_FIELD_KIND_UTF8;
+	props[0].value.value.bytes = amqp_cstring_bytes(name);
+	props[1].key = amqp_cstring_bytes("product");
+	props[1].value.kind = AMQP_FIELD_KIND_UTF8;
+	props[1].value.value.bytes = amqp_cstring_bytes("chorus");
+	client_props.num_entries = 2;
+	client_props.entries = props;
+	r = amqp_login_with_properties(b->conn, ci.vhost, 0, 131072, heartbeat_s, &client_props,
+	    AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		char *c = reply_cause("login", r);
+		*cause = xasprintf("RabbitMQ at %s:%d: %s", ci.host, ci.port, c);
+		free(c);
+		goto fail;
+	}
+	b->open = 1;
+	amqp_channel_open(b->conn, CHANNEL);
+	if (rpc_ok(b, "channel.open", cause) != 0)
+		goto fail;
+	free(copy);
+	return b;
+fail:
+	free(copy);
+	broker_close(b);
+	return NULL;
+}
+
+void
+broker_close(struct broker *b)
+{
+	if (b == NULL)
+		return;
+	if (b->open) {
+		amqp_channel_close(b->conn, CHANNEL, AMQP_REPLY_SUCCESS);
+		amqp_connection_close(b->conn, AMQP_REPLY_SUCCESS);
+	}
+	amqp_destroy_connection(b->conn);
+	free(b);
+}
+
+static void
+table_str(amqp_table_entry_t *e, const char *key, const char *value)
+{
+	e->key = amqp_cstring_bytes(key);
+	e->value.kind = AMQP_FIELD_KIND_UTF8;
+	e->value.value.bytes = amqp_cstring_bytes(value);
+}
+
+static void
+table_long(amqp_table_entry_t *e, const char *key, long value)
+{
+	e->key = amqp_cstring_bytes(key);
+	e->value.kind = AMQP_FIELD_KIND_I64;
+	e->value.value.i64 = value;
+}
+
+int
+broker_declare_exchange(struct broker *b, const char *name, const char *type,
+    const char *alternate_exchange, char **cause)
+{
+	amqp_table_entry_t e[1];
+	amqp_table_t args = { 0, e };
+	char what[300];
+
+	if (alternate_exchange != NULL)
+		table_str(&e[args.num_entries++], "alternate-exchange", alternate_exchange);
+	amqp_exchange_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes(type),
+	    0, 1, 0, 0, args);
+	snprintf(what, sizeof(what), "declare exchange %s", name);
+	return rpc_ok(b, what, cause);
+}
+
+int
+broker_declare_queue(struct broker *b, const char *name, const struct broker_queue_args *a,
+    char **cause)
+{
+	amqp_table_entry_t e[MAX_TABLE];
+	amqp_table_t args = { 0, e };
+	char what[300];
+
+	if (a->quorum)
+		table_str(&e[args.num_entries++], "x-queue-type", "quorum");
+	if (a->dead_letter_exchange != NULL)
+		table_str(&e[args.num_entries++], "x-dead-letter-exchange", a->dead_letter_exchange);
+	if (a->dead_letter_routing_key != NULL)
+		table_str(&e[args.num_entries++], "x-dead-letter-routing-key",
+		    a->dead_letter_routing_key);
+	if (a->delivery_limit > 0)
+		table_long(&e[args.num_entries++], "x-delivery-limit", a->delivery_limit);
+	if (a->message_ttl_ms > 0)
+		table_long(&e[args.num_entries++], "x-message-ttl", a->message_ttl_ms);
+	if (a->at_least_once) {
+		table_str(&e[args.num_entries++], "x-dead-letter-strategy", "at-least-once");
+		table_str(&e[args.num_entries++], "x-overflow", "reject-publish");
+	}
+	amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
+	snprintf(what, sizeof(what), "declare queue %s", name);
+	return rpc_ok(b, what, cause);
+}
+
+int
+broker_bind(struct broker *b, const char *queue, const char *exchange, const char *routing_key,
+    char **cause)
+{
+	char what[400];
+
+	amqp_queue_bind(b->conn, CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(exchange),
+	    amqp_cstring_bytes(routing_key), amqp_empty_table);
+	snprintf(what, sizeof(what), "bind %s to %s (%s)", queue, exchange, routing_key);
+	return rpc_ok(b, what, cause);
+}
+
+long
+broker_queue_count(struct broker *b, const char *queue, char **cause)
+{
+	amqp_queue_declare_ok_t *ok;
+	char what[300];
+
+	ok = amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(queue), 1, 0, 0, 0,
+	    amqp_empty_table);
+	snprintf(what, sizeof(what), "queue %s", queue);
+	if (rpc_ok(b, what, cause) != 0 || ok == NULL)
+		return -1;
+	return (long)ok->message_count;
+}
+
+long
+broker_purge(struct broker *b, const char *queue, char **cause)
+{
+	amqp_queue_purge_ok_t *ok;
+	char what[300];
+
+	ok = amqp_queue_purge(b->conn, CHANNEL, amqp_cstring_bytes(queue));
+	snprintf(what, sizeof(what), "purge %s", queue);
+	if (rpc_ok(b, what, cause) != 0 || ok == NULL)
+		return -1;
+	return (long)ok->message_count;
+}
+
+int
+broker_consume(struct broker *b, const char *queue, int prefetch, char **cause)
+{
+	amqp_basic_qos(b->conn, CHANNEL, 0, (uint16_t)prefetch, 0);
+	if (rpc_ok(b, "basic.qos", cause) != 0)
+		return -1;
+	amqp_basic_consume(b->conn, CHANNEL, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
+	    amqp_empty_table);
+	return rpc_ok(b, "basic.consume", cause);
+}
+
+static char *
+field_text(const amqp_field_value_t *v)
+{
+	switch (v->kind) {
+	case AMQP_FIELD_KIND_UTF8:
+	case AMQP_FIELD_KIND_BYTES:
+		return bytes_dup(v->value.bytes);
+	case AMQP_FIELD_KIND_BOOLEAN:
+		return xstrdup(v->value.boolean ? "true" : "false");
+	case AMQP_FIELD_KIND_I8:
+		return xasprintf("%d", v->value.i8);
+	case AMQP_FIELD_KIND_U8:
+		return xasprintf("%u", v->value.u8);
+	case AMQP_FIELD_KIND_I16:
+		return xasprintf("%d", v->value.i16);
+	case AMQP_FIELD_KIND_U16:
+		return xasprintf("%u", v->value.u16);
+	case AMQP_FIELD_KIND_I32:
+		return xasprintf("%" PRId32, v->value.i32);
+	case AMQP_FIELD_KIND_U32:
+		return xasprintf("%" PRIu32, v->value.u32);
+	case AMQP_FIELD_KIND_I64:
+		return xasprintf("%" PRId64, v->value.i64);
+	case AMQP_FIELD_KIND_U64:
+	case AMQP_FIELD_KIND_TIMESTAMP:
+		return xasprintf("%" PRIu64, v->value.u64);
+	default:
+		return xstrdup("(complex value)");
+	}
+}
+
+/* Copy what we keep of a message's properties into d. */
+static void
+copy_props(struct delivery *d, const amqp_basic_properties_t *p)
+{
+	if (p->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG)
+		d->content_type = bytes_dup(p->content_type);
+	if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+		d->message_id = bytes_dup(p->message_id);
+	if (p->_flags & AMQP_BASIC_TYPE_FLAG)
+		d->type = bytes_dup(p->type);
+	if (p->_flags & AMQP_BASIC_CORRELATION_ID_FLAG)
+		d->correlation_id = bytes_dup(p->correlation_id);
+	if (p->_flags & AMQP_BASIC_APP_ID_FLAG)
+		d->app_id = bytes_dup(p->app_id);
+	if (p->_flags & AMQP_BASIC_TIMESTAMP_FLAG)
+		d->timestamp = (int64_t)p->timestamp;
+	if ((p->_flags & AMQP_BASIC_HEADERS_FLAG) && p->headers.num_entries > 0) {
+		d->nheaders = (size_t)p->headers.num_entries;
+		d->headers = xcalloc(d->nheaders, sizeof(*d->headers));
+		for (size_t i = 0; i < d->nheaders; i++) {
+			d->headers[i].key = bytes_dup(p->headers.entries[i].key);
+			d->headers[i].value = field_text(&p->headers.entries[i].value);
+		}
+	}
+}
+
+static void
+copy_body(struct delivery *d, amqp_bytes_t body)
+{
+	d->len = body.len;
+	d->body = xmalloc(body.len + 1);
+	if (body.len > 0)
+		memcpy(d->body, body.bytes, body.len);
+	((char *)d->body)[body.len] = '\0';
+}
+
+/* Read a frame that was not a delivery: fail on channel or connection close. */
+static int
+unexpected_frame(struct broker *b, char **cause)
+{
+	amqp_frame_t f;
+	int st = amqp_simple_wait_frame(b->conn, &f);
+
+	if (st != AMQP_STATUS_OK) {
+		*cause = xasprintf("reading from RabbitMQ: %s", amqp_error_string2(st));
+		return -1;
+	}
+	if (f.frame_type != AMQP_FRAME_METHOD)
+		return 0;
+	switch (f.payload.method.id) {
+	case AMQP_CHANNEL_CLOSE_METHOD: {
+		amqp_channel_close_t *m = f.payload.method.decoded;
+		*cause = xasprintf("channel closed by broker: %u %.*s", m->reply_code,
+		    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		b->open = 0;
+		return -1;
+	}
+	case AMQP_CONNECTION_CLOSE_METHOD: {
+		amqp_connection_close_t *m = f.payload.method.decoded;
+		*cause = xasprintf("connection closed by broker: %u %.*s", m->reply_code,
+		    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		b->open = 0;
+		return -1;
+	}
+	case AMQP_BASIC_CANCEL_METHOD:
+		*cause = xasprintf("consumer cancelled by broker (queue deleted?)");
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+int
+broker_next(struct broker *b, int timeout_ms, struct delivery *d, char **cause)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	amqp_envelope_t env;
+	amqp_rpc_reply_t r;
+
+	memset(d, 0, sizeof(*d));
+	amqp_maybe_release_buffers(b->conn);
+	r = amqp_consume_message(b->conn, &env, &tv, 0);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+		d->tag = env.delivery_tag;
+		d->redelivered = env.redelivered;
+		d->exchange = bytes_dup(env.exchange);
+		d->routing_key = bytes_dup(env.routing_key);
+		copy_props(d, &env.message.properties);
+		copy_body(d, env.message.body);
+		amqp_destroy_envelope(&env);
+		return 1;
+	}
+	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+	    r.library_error == AMQP_STATUS_TIMEOUT)
+		return 0;
+	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+	    r.library_error == AMQP_STATUS_UNEXPECTED_STATE)
+		return unexpected_frame(b, cause);
+	*cause = reply_cause("consume", r);
+	return -1;
+}
+
+int
+broker_get(struct broker *b, const char *queue, struct delivery *d, char **cause)
+{
+	amqp_rpc_reply_t r;
+	amqp_message_t msg;
+	amqp_basic_get_ok_t *ok;
+
+	memset(d, 0, sizeof(*d));
+	amqp_maybe_release_buffers(b->conn);
+	r = amqp_basic_get(b->conn, CHANNEL, amqp_cstring_bytes(queue), 0);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		*cause = reply_cause("basic.get", r);
+		return -1;
+	}
+	if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
+		return 0;
+	ok = r.reply.decoded;
+	d->tag = ok->delivery_tag;
+	d->redelivered = ok->redelivered;
+	d->exchange = bytes_dup(ok->exchange);
+	d->routing_key = bytes_dup(ok->routing_key);
+	r = amqp_read_message(b->conn, CHANNEL, &msg, 0);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		*cause = reply_cause("basic.get body", r);
+		delivery_free(d);
+		return -1;
+	}
+	copy_props(d, &msg.properties);
+	copy_body(d, msg.body);
+	amqp_destroy_message(&msg);
+	return 1;
+}
+
+void
+delivery_free(struct delivery *d)
+{
+	free(d->exchange);
+	free(d->routing_key);
+	free(d->body);
+	free(d->content_type);
+	free(d->message_id);
+	free(d->type);
+	free(d->correlation_id);
+	free(d->app_id);
+	for (size_t i = 0; i < d->nheaders; i++) {
+		free(d->headers[i].key);
+		free(d->headers[i].value);
+	}
+	free(d->headers);
+	memset(d, 0, sizeof(*d));
+}
+
+const char *
+delivery_header(const struct delivery *d, const char *key)
+{
+	for (size_t i = 0; i < d->nheaders; i++)
+		if (strcmp(d->headers[i].key, key) == 0)
+			return d->headers[i].value;
+	return NULL;
+}
+
+int
+broker_ack(struct broker *b, uint64_t tag, int multiple, char **cause)
+{
+	int st = amqp_basic_ack(b->conn, CHANNEL, tag, multiple);
+
+	if (st != AMQP_STATUS_OK) {
+		*cause = xasprintf("basic.ack: %s", amqp_error_string2(st));
+		return -1;
+	}
+	return 0;
+}
+
+int
+broker_nack(struct broker *b, uint64_t tag, int multiple, int requeue, char **cause)
+{
+	int st = amqp_basic_nack(b->conn, CHANNEL, tag, multiple, requeue);
+
+	if (st != AMQP_STATUS_OK) {
+		*cause = xasprintf("basic.nack: %s", amqp_error_string2(st));
+		return -1;
+	}
+	return 0;
+}
+
+int
+broker_confirm_mode(struct broker *b, char **cause)
+{
+	amqp_confirm_select(b->conn, CHANNEL);
+	if (rpc_ok(b, "confirm.select", cause) != 0)
+		return -1;
+	b->confirm = 1;
+	b->next_tag = 1;
+	return 0;
+}
+
+int
+broker_publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, char **cause)
+{
+	amqp_basic_properties_t p;
+	amqp_table_entry_t h[MAX_TABLE];
+	amqp_bytes_t body = { m->len, (void *)(uintptr_t)m->body };
+	int st;
+
+	memset(&p, 0, sizeof(p));
+	p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+	p.delivery_mode = 2;	/* persistent */
+#define PROP(field, flag)						\
+	if (m->field != NULL) {						\
+		p._flags |= flag;					\
+		p.field = amqp_cstring_bytes(m->field);			\
+	}
+	PROP(content_type, AMQP_BASIC_CONTENT_TYPE_FLAG)
+	PROP(message_id, AMQP_BASIC_MESSAGE_ID_FLAG)
+	PROP(type, AMQP_BASIC_TYPE_FLAG)
+	PROP(correlation_id, AMQP_BASIC_CORRELATION_ID_FLAG)
+	PROP(app_id, AMQP_BASIC_APP_ID_FLAG)
+#undef PROP
+	if (m->timestamp != 0) {
+		p._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
+		p.timestamp = (uint64_t)m->timestamp;
+	}
+	if (m->nheaders > 0) {
+		size_t n = m->nheaders < MAX_TABLE ? m->nheaders : MAX_TABLE;
+		for (size_t i = 0; i < n; i++)
+			table_str(&h[i], m->headers[i].key, m->headers[i].value);
+		p._flags |= AMQP_BASIC_HEADERS_FLAG;
+		p.headers.num_entries = (int)n;
+		p.headers.entries = h;
+	}
+	st = amqp_basic_publish(b->conn, CHANNEL, amqp_cstring_bytes(m->exchange),
+	    amqp_cstring_bytes(m->routing_key), m->mandatory, 0, &p, body);
+	if (st != AMQP_STATUS_OK) {
+		*cause = xasprintf("publish to %s: %s", m->exchange, amqp_error_string2(st));
+		return -1;
+	}
+	*tag = b->confirm ? b->next_tag++ : 0;
+	return 0;
+}
+
+static void
+settle(uint64_t first, size_t n, enum confirm *status, uint64_t tag, int multiple,
+    enum confirm outcome)
+{
+	uint64_t lo = multiple ? first : tag;
+
+	for (uint64_t t = lo; t <= tag; t++) {
+		if (t < first || t >= first + n)
+			continue;
+		if (status[t - first] == CONFIRM_PENDING)
+			status[t - first] = outcome;
+	}
+}
+
+static int
+all_settled(size_t n, const enum confirm *status)
+{
+	for (size_t i = 0; i < n; i++)
+		if (status[i] == CONFIRM_PENDING)
+			return 0;
+	return 1;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A basic.return: mark the slot whose message_id matches as returned. */
+static int
+read_return(struct broker *b, amqp_channel_t ch, const amqp_basic_return_t *ret, size_t n,
+    const char *const *ids, enum confirm *status, char **cause)
+{
+	amqp_message_t msg;
+	amqp_rpc_reply_t r = amqp_read_message(b->conn, ch, &msg, 0);
+	char *id;
+
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		*cause = reply_cause("reading a returned message", r);
+		return -1;
+	}
+	id = (msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ?
+	    bytes_dup(msg.properties.message_id) : xstrdup("");
+	log_warn("msg=\"publish returned as unroutable\" event_id=%s exchange=%.*s "
+	    "routing_key=%.*s reply=\"%u %.*s\"", id, (int)ret->exchange.len,
+	    (char *)ret->exchange.bytes, (int)ret->routing_key.len, (char *)ret->routing_key.bytes,
+	    ret->reply_code, (int)ret->reply_text.len, (char *)ret->reply_text.bytes);
+	for (size_t i = 0; ids != NULL && i < n; i++)
+		if (ids[i] != NULL && strcmp(ids[i], id) == 0)
+			status[i] = CONFIRM_RETURNED;
+	free(id);
+	amqp_destroy_message(&msg);
+	return 0;
+}
+
+int
+broker_wait_confirms(struct broker *b, uint64_t first, size_t n, const char *const *ids,
+    enum confirm *status, int timeout_ms, char **cause)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+
+	while (!all_settled(n, status)) {
+		uint64_t now = now_ms();
+		struct timeval tv;
+		amqp_frame_t f;
+		int st;
+
+		if (now >= deadline) {
+			*cause = xasprintf("no publisher confirm within %d ms", timeout_ms);
+			return -1;
+		}
+		tv.tv_sec = (time_t)((deadline - now) / 1000);
+		tv.tv_usec = (suseconds_t)((deadline - now) % 1000) * 1000;
+		amqp_maybe_release_buffers(b->conn);
+		st = amqp_simple_wait_frame_noblock(b->conn, &f, &tv);
+		if (st == AMQP_STATUS_TIMEOUT)
+			continue;
+		if (st != AMQP_STATUS_OK) {
+			*cause = xasprintf("waiting for confirms: %s", amqp_error_string2(st));
+			return -1;
+		}
+		if (f.frame_type != AMQP_FRAME_METHOD)
+			continue;
+		switch (f.payload.method.id) {
+		case AMQP_BASIC_ACK_METHOD: {
+			amqp_basic_ack_t *a = f.payload.method.decoded;
+			settle(first, n, status, a->delivery_tag, a->multiple, CONFIRM_ACK);
+			break;
+		}
+		case AMQP_BASIC_NACK_METHOD: {
+			amqp_basic_nack_t *a = f.payload.method.decoded;
+			settle(first, n, status, a->delivery_tag, a->multiple, CONFIRM_NACK);
+			break;
+		}
+		case AMQP_BASIC_RETURN_METHOD:
+			if (read_return(b, f.channel, f.payload.method.decoded, n, ids, status,
+			    cause) != 0)
+				return -1;
+			break;
+		case AMQP_CHANNEL_CLOSE_METHOD: {
+			amqp_channel_close_t *m = f.payload.method.decoded;
+			*cause = xasprintf("channel closed by broker: %u %.*s", m->reply_code,
+			    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+			b->open = 0;
+			return -1;
+		}
+		case AMQP_CONNECTION_CLOSE_METHOD: {
+			amqp_connection_close_t *m = f.payload.method.decoded;
+			*cause = xasprintf("connection closed by broker: %u %.*s", m->reply_code,
+			    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+			b->open = 0;
+			return -1;
+		}
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+int
+broker_poll(struct broker *b, char **cause)
+{
+	enum confirm none = CONFIRM_ACK;
+
+	/* nothing is pending: this only serves heartbeats and reads a close */
+	for (;;) {
+		struct timeval tv = { 0, 0 };
+		amqp_frame_t f;
+		int st;
+
+		amqp_maybe_release_buffers(b->conn);
+		st = amqp_simple_wait_frame_noblock(b->conn, &f, &tv);
+		if (st == AMQP_STATUS_TIMEOUT)
+			return 0;
+		if (st != AMQP_STATUS_OK) {
+			*cause = xasprintf("RabbitMQ connection: %s", amqp_error_string2(st));
+			return -1;
+		}
+		if (f.frame_type == AMQP_FRAME_METHOD &&
+		    (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+		    f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
+			*cause = xasprintf("RabbitMQ closed the %s",
+			    f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ? "channel" : "connection");
+			b->open = 0;
+			return -1;
+		}
+		if (f.frame_type == AMQP_FRAME_METHOD &&
+		    f.payload.method.id == AMQP_BASIC_RETURN_METHOD &&
+		    read_return(b, f.channel, f.payload.method.decoded, 0, NULL, &none, cause) != 0)
+			return -1;
+	}
+}

@@ -1,0 +1,327 @@
+/*
+ * conf: table-driven configuration (see conf.h). Every key is one row of
+ * conf_keys: its name, its kind and bounds, its default and a one-line
+ * description, so that parsing, defaults, the environment names and the
+ * documentation check all come from one place.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#ifndef CHORUS_SYSCONFDIR
+#define CHORUS_SYSCONFDIR "/etc"
+#endif
+#ifndef CHORUS_SCHEMADIR
+#define CHORUS_SCHEMADIR "/usr/share/chorus/schema"
+#endif
+
+enum key_kind { K_STRING, K_LONG, K_LOGLEVEL, K_CURRENCY };
+
+struct conf_key {
+	const char *name;
+	enum key_kind kind;
+	size_t offset;
+	long min, max;
+	const char *def;
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct conf, f)
+
+static const struct conf_key conf_keys[] = {
+	{ "amqp_url", K_STRING, OFF(amqp_url), 0, 0,
+	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost)" },
+	{ "order.database_url", K_STRING, OFF(database_url[SVC_ORDER]), 0, 0,
+	  "postgresql:///chorus_order", "PostgreSQL URL of the order service's database" },
+	{ "inventory.database_url", K_STRING, OFF(database_url[SVC_INVENTORY]), 0, 0,
+	  "postgresql:///chorus_inventory", "PostgreSQL URL of the inventory service's database" },
+	{ "payment.database_url", K_STRING, OFF(database_url[SVC_PAYMENT]), 0, 0,
+	  "postgresql:///chorus_payment", "PostgreSQL URL of the payment service's database" },
+	{ "schema_dir", K_STRING, OFF(schema_dir), 0, 0,
+	  CHORUS_SCHEMADIR, "directory holding the SQL migrations (<service>/NNN_name.sql)" },
+	{ "currency", K_CURRENCY, OFF(currency), 0, 0,
+	  "EUR", "the one currency accounts hold (3 upper-case letters)" },
+	{ "log_level", K_LOGLEVEL, OFF(log_level), 0, 0,
+	  "info", "error, warn, info or debug" },
+	{ "prefetch", K_LONG, OFF(prefetch), 1, 65535,
+	  "200", "unacknowledged deliveries the broker may send a worker" },
+	{ "batch_size", K_LONG, OFF(batch_size), 1, 1000,
+	  "100", "deliveries handled in one database transaction at most" },
+	{ "relay_batch", K_LONG, OFF(relay_batch), 1, 10000,
+	  "500", "outbox rows the relay publishes per batch (confirms in flight)" },
+	{ "relay_poll_ms", K_LONG, OFF(relay_poll_ms), 10, 600000,
+	  "1000", "how often the relay looks for outbox rows when not woken" },
+	{ "saga_deadline", K_LONG, OFF(saga_deadline_s), 1, 86400,
+	  "60", "seconds a PENDING order may wait before it is cancelled (reason timeout)" },
+	{ "sweep_ms", K_LONG, OFF(sweep_ms), 10, 600000,
+	  "1000", "how often the order worker looks for orders past the deadline" },
+	{ "heartbeat", K_LONG, OFF(heartbeat_s), 0, 600,
+	  "30", "AMQP heartbeat in seconds (0 disables)" },
+	{ "connect_timeout", K_LONG, OFF(connect_timeout_s), 1, 600,
+	  "10", "seconds a connection to RabbitMQ or PostgreSQL may take" },
+	{ "shutdown_timeout", K_LONG, OFF(shutdown_timeout_s), 1, 3600,
+	  "30", "seconds a worker may take to drain after SIGTERM" },
+};
+
+#define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static const struct conf_key *
+find_key(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(conf_keys[i].name, name) == 0)
+			return &conf_keys[i];
+	return NULL;
+}
+
+static int
+set_value(struct conf *cfg, const struct conf_key *k, const char *value,
+    const char *where, char **cause)
+{
+	char *base = (char *)cfg + k->offset;
+	char *end;
+	long v;
+	int lvl;
+
+	switch (k->kind) {
+	case K_STRING:
+		if (*value == '\0') {
+			*cause = xasprintf("%s: %s must not be empty", where, k->name);
+			return -1;
+		}
+		free(*(char **)base);
+		*(char **)base = xstrdup(value);
+		return 0;
+	case K_LONG:
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0') {
+			*cause = xasprintf("%s: %s: '%s' is not a whole number", where, k->name, value);
+			return -1;
+		}
+		if (v < k->min || v > k->max) {
+			*cause = xasprintf("%s: %s: %ld is out of range (%ld..%ld)", where,
+			    k->name, v, k->min, k->max);
+			return -1;
+		}
+		*(long *)base = v;
+		return 0;
+	case K_LOGLEVEL:
+		lvl = log_level_parse(value);
+		if (lvl < 0) {
+			*cause = xasprintf("%s: %s: '%s' is not one of error, warn, info, debug",
+			    where, k->name, value);
+			return -1;
+		}
+		*(int *)base = lvl;
+		return 0;
+	case K_CURRENCY:
+		if (strlen(value) != 3 || !isupper((unsigned char)value[0]) ||
+		    !isupper((unsigned char)value[1]) || !isupper((unsigned char)value[2])) {
+			*cause = xasprintf("%s: %s: '%s' is not 3 upper-case letters", where,
+			    k->name, value);
+			return -1;
+		}
+		memcpy(base, value, 4);
+		return 0;
+	}
+	return -1;
+}
+
+void
+conf_defaults(struct conf *cfg)
+{
+	char *cause = NULL;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (set_value(cfg, &conf_keys[i], conf_keys[i].def, "default", &cause) != 0) {
+			/* a bad default is a bug in the table above */
+			fprintf(stderr, "%s\n", cause);
+			abort();
+		}
+	}
+}
+
+void
+conf_free(struct conf *cfg)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (conf_keys[i].kind == K_STRING) {
+			char **p = (char **)((char *)cfg + conf_keys[i].offset);
+			free(*p);
+			*p = NULL;
+		}
+}
+
+int
+conf_set(struct conf *cfg, const char *key, const char *value, const char *where,
+    char **cause)
+{
+	const struct conf_key *k = find_key(key);
+
+	if (k == NULL) {
+		*cause = xasprintf("%s: unknown key '%s'", where, key);
+		return -1;
+	}
+	return set_value(cfg, k, value, where, cause);
+}
+
+int
+conf_set_arg(struct conf *cfg, const char *arg, char **cause)
+{
+	const char *eq = strchr(arg, '=');
+	char *key;
+	int r;
+
+	if (eq == NULL || eq == arg) {
+		*cause = xasprintf("option -o: '%s' is not key=value", arg);
+		return -1;
+	}
+	key = xstrndup(arg, (size_t)(eq - arg));
+	r = conf_set(cfg, key, eq + 1, "option -o", cause);
+	free(key);
+	return r;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int
+conf_load_file(struct conf *cfg, const char *path, int required, char **cause)
+{
+	char line[4096], section[64] = "", key[192], where[512];
+	unsigned lineno = 0;
+	FILE *f;
+	int r = -1;
+
+	f = fopen(path, "r");
+	if (f == NULL) {
+		if (errno == ENOENT && !required)
+			return 0;
+		*cause = xasprintf("config file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *s, *eq, *k, *v;
+
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%u", path, lineno);
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			*cause = xasprintf("%s: line too long", where);
+			goto out;
+		}
+		s = trim(line);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *close = strchr(s, ']');
+			if (close == NULL || close[1] != '\0' || close - s - 1 >= (long)sizeof(section)) {
+				*cause = xasprintf("%s: bad section line '%s'", where, s);
+				goto out;
+			}
+			*close = '\0';
+			strlcpy_(section, trim(s + 1), sizeof(section));
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (eq == NULL) {
+			*cause = xasprintf("%s: expected 'key = value', got '%s'", where, s);
+			goto out;
+		}
+		*eq = '\0';
+		k = trim(s);
+		v = trim(eq + 1);
+		if (strlen(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[strlen(v) - 1] == v[0]) {
+			v[strlen(v) - 1] = '\0';
+			v++;
+		}
+		if (section[0] != '\0')
+			snprintf(key, sizeof(key), "%s.%s", section, k);
+		else
+			snprintf(key, sizeof(key), "%s", k);
+		if (conf_set(cfg, key, v, where, cause) != 0)
+			goto out;
+	}
+	if (ferror(f)) {
+		*cause = xasprintf("config file %s: read error", path);
+		goto out;
+	}
+	r = 0;
+out:
+	fclose(f);
+	return r;
+}
+
+int
+conf_load_env(struct conf *cfg, char **cause)
+{
+	char name[128], where[160];
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const char *v;
+		size_t n = 0;
+
+		n = (size_t)snprintf(name, sizeof(name), "CHORUS_");
+		for (const char *p = conf_keys[i].name; *p && n < sizeof(name) - 1; p++)
+			name[n++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+		name[n] = '\0';
+		v = getenv(name);
+		if (v == NULL)
+			continue;
+		snprintf(where, sizeof(where), "environment %s", name);
+		if (set_value(cfg, &conf_keys[i], v, where, cause) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+size_t
+conf_key_count(void)
+{
+	return NKEYS;
+}
+
+const char *
+conf_key_name(size_t i)
+{
+	return i < NKEYS ? conf_keys[i].name : NULL;
+}
+
+const char *
+conf_key_help(size_t i)
+{
+	return i < NKEYS ? conf_keys[i].help : NULL;
+}
+
+const char *
+conf_key_default(size_t i)
+{
+	return i < NKEYS ? conf_keys[i].def : NULL;
+}
+
+const char *
+conf_default_path(void)
+{
+	return CHORUS_SYSCONFDIR "/chorus/chorus.conf";
+}

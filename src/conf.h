@@ -1,0 +1,56 @@
+/*
+ * conf: the one configuration of every Chorus program. Values come, in
+ * increasing precedence, from built-in defaults, the config file
+ * (/etc/chorus/chorus.conf unless -c names another), the environment
+ * (CHORUS_<KEY>, dots as underscores, upper case) and command-line
+ * "-o key=value" flags. A bad value is refused with a message that names the
+ * key and where the value came from. The key table in config.c is the single
+ * list of keys; docs and the example config are checked against it.
+ */
+#ifndef CHORUS_CONF_H
+#define CHORUS_CONF_H
+
+#include "service.h"
+
+struct conf {
+	char *amqp_url;
+	char *database_url[SVC__COUNT];
+	char *schema_dir;
+	char currency[4];
+	int log_level;
+	long prefetch;
+	long batch_size;
+	long relay_batch;
+	long relay_poll_ms;
+	long saga_deadline_s;
+	long sweep_ms;
+	long heartbeat_s;
+	long connect_timeout_s;
+	long shutdown_timeout_s;
+};
+
+/* Fill cfg with the built-in defaults. */
+void conf_defaults(struct conf *cfg);
+/* Release what cfg owns. */
+void conf_free(struct conf *cfg);
+/*
+ * Read a config file: "key = value" lines, '#' comments, "[section]" lines
+ * prefixing the keys that follow with "section.". A missing file is an error
+ * only when required. Returns 0, or -1 with *cause (caller frees).
+ */
+int conf_load_file(struct conf *cfg, const char *path, int required, char **cause);
+/* Apply CHORUS_* environment variables. Returns 0, or -1 with *cause. */
+int conf_load_env(struct conf *cfg, char **cause);
+/* Set one key from "where" (used in messages). Returns 0, or -1 with *cause. */
+int conf_set(struct conf *cfg, const char *key, const char *value, const char *where, char **cause);
+/* Apply a "key=value" argument. Returns 0, or -1 with *cause. */
+int conf_set_arg(struct conf *cfg, const char *arg, char **cause);
+/* Number of keys and the name / description / default of key i (for docs and checks). */
+size_t conf_key_count(void);
+const char *conf_key_name(size_t i);
+const char *conf_key_help(size_t i);
+const char *conf_key_default(size_t i);
+/* The default config file path. */
+const char *conf_default_path(void);
+
+#endif

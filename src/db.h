@@ -1,0 +1,46 @@
+/*
+ * db: a PostgreSQL connection with the few things every caller needs:
+ * connecting with a time bound and an application_name, statements
+ * prepared once per connection, and the classification of a failure as
+ * transient (retry: connection lost, serialization failure, deadlock, lock
+ * or statement timeout, server shutting down) or permanent.
+ */
+#ifndef CHORUS_DB_H
+#define CHORUS_DB_H
+
+#include <libpq-fe.h>
+
+struct db;
+
+enum db_error { DB_OK = 0, DB_TRANSIENT, DB_PERMANENT };
+
+/* Connect to url. Returns NULL with *cause (caller frees) on failure. */
+struct db *db_connect(const char *url, const char *application_name, int timeout_s, char **cause);
+void db_close(struct db *db);
+PGconn *db_pg(struct db *db);
+/* true when the connection is still usable. */
+int db_ok(struct db *db);
+
+/*
+ * Run a statement with text parameters (params may hold NULLs for SQL
+ * NULL). name, when non-NULL, prepares sql once on this connection under
+ * that name and reuses it. Returns the result (PGRES_TUPLES_OK or
+ * PGRES_COMMAND_OK) which the caller PQclear()s, or NULL on failure with the
+ * failure recorded (db_last_error, db_last_class).
+ */
+PGresult *db_query(struct db *db, const char *name, const char *sql, int nparams,
+    const char *const *params);
+/* Run a parameterless command (BEGIN, COMMIT ...). 0, or -1 with the failure recorded. */
+int db_exec(struct db *db, const char *sql);
+/* Message of the last failure on this connection ("" when none). */
+const char *db_last_error(struct db *db);
+/* SQLSTATE of the last failure ("" when none or lost connection). */
+const char *db_last_sqlstate(struct db *db);
+/* Class of the last failure. */
+enum db_error db_last_class(struct db *db);
+/* Classify a SQLSTATE (NULL or "" means the connection was lost: transient). */
+enum db_error db_classify(const char *sqlstate);
+/* Rows affected by a command result, as a number. */
+long db_affected(PGresult *res);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * inbox: consumed-event deduplication (see inbox.h).
+ */
+#include "config.h"
+
+#include "inbox.h"
+
+int
+inbox_claim(struct db *db, const struct event *ev)
+{
+	const char *p[4] = { ev->id, event_type_name(ev->type), ev->order_id, ev->source };
+	PGresult *res;
+	long n;
+
+	res = db_query(db, "inbox_claim",
+	    "INSERT INTO inbox (event_id, type, order_id, source) VALUES ($1, $2, $3, $4) "
+	    "ON CONFLICT (event_id) DO NOTHING", 4, p);
+	if (res == NULL)
+		return -1;
+	n = db_affected(res);
+	PQclear(res);
+	return n == 1;
+}

@@ -1,0 +1,79 @@
+/*
+ * topology: declaration of the contract's exchanges, queues and bindings
+ * (see topology.h).
+ */
+#include "config.h"
+
+#include "topology.h"
+
+static const char *const queues[SVC__COUNT] = {
+	"chorus.order.events", "chorus.inventory.events", "chorus.payment.events" };
+static const char *const dead_queues[SVC__COUNT] = {
+	"chorus.order.dead", "chorus.inventory.dead", "chorus.payment.dead" };
+static const char *const exchanges[SVC__COUNT] = {
+	"chorus.order", "chorus.inventory", "chorus.payment" };
+
+const char *
+topology_queue(enum service_id svc)
+{
+	return svc < SVC__COUNT ? queues[svc] : NULL;
+}
+
+const char *
+topology_dead_queue(enum service_id svc)
+{
+	return svc < SVC__COUNT ? dead_queues[svc] : NULL;
+}
+
+const char *
+topology_exchange(enum service_id svc)
+{
+	return svc < SVC__COUNT ? exchanges[svc] : NULL;
+}
+
+static int
+declare_service(struct broker *b, enum service_id svc, char **cause)
+{
+	struct broker_queue_args dead = { .quorum = 1 };
+	struct broker_queue_args events = {
+		.quorum = 1,
+		.dead_letter_exchange = TOPOLOGY_DEAD_EXCHANGE,
+		.dead_letter_routing_key = service_name(svc),
+		.delivery_limit = TOPOLOGY_DELIVERY_LIMIT,
+		.at_least_once = 1,
+	};
+
+	if (broker_declare_queue(b, dead_queues[svc], &dead, cause) != 0 ||
+	    broker_bind(b, dead_queues[svc], TOPOLOGY_DEAD_EXCHANGE, service_name(svc), cause) != 0 ||
+	    broker_declare_queue(b, queues[svc], &events, cause) != 0)
+		return -1;
+	for (int t = EV_UNKNOWN + 1; t < EV__COUNT; t++) {
+		if (!service_consumes(svc, (enum event_type)t))
+			continue;
+		if (broker_bind(b, queues[svc], event_type_exchange((enum event_type)t),
+		    event_type_routing_key((enum event_type)t), cause) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+topology_declare(struct broker *b, enum service_id svc, char **cause)
+{
+	struct broker_queue_args unrouted = { .quorum = 1 };
+
+	if (broker_declare_exchange(b, TOPOLOGY_UNROUTED, "fanout", NULL, cause) != 0 ||
+	    broker_declare_queue(b, TOPOLOGY_UNROUTED, &unrouted, cause) != 0 ||
+	    broker_bind(b, TOPOLOGY_UNROUTED, TOPOLOGY_UNROUTED, "", cause) != 0 ||
+	    broker_declare_exchange(b, TOPOLOGY_DEAD_EXCHANGE, "direct", NULL, cause) != 0)
+		return -1;
+	/* every service exchange: a worker binds its queue to the others' */
+	for (int s = 0; s < SVC__COUNT; s++)
+		if (broker_declare_exchange(b, exchanges[s], "topic", TOPOLOGY_UNROUTED, cause) != 0)
+			return -1;
+	for (int s = 0; s < SVC__COUNT; s++)
+		if ((svc == SVC__COUNT || svc == (enum service_id)s) &&
+		    declare_service(b, (enum service_id)s, cause) != 0)
+			return -1;
+	return 0;
+}

@@ -1,0 +1,33 @@
+/*
+ * topology: the RabbitMQ exchanges, queues and bindings of the contract,
+ * declared idempotently with explicit arguments:
+ *   chorus.order, chorus.inventory, chorus.payment   topic exchanges the
+ *       services publish on, alternate-exchange chorus.unrouted
+ *   chorus.unrouted   fanout exchange + quorum queue: events no queue wanted
+ *   chorus.dead       direct exchange; chorus.<service>.dead quorum queues
+ *                     (routing key = service) hold dead letters
+ *   chorus.<service>.events   quorum queue each worker consumes, bound to the
+ *       routing keys of the types the service consumes, dead-lettering to
+ *       chorus.dead (at-least-once) past x-delivery-limit deliveries.
+ */
+#ifndef CHORUS_TOPOLOGY_H
+#define CHORUS_TOPOLOGY_H
+
+#include "broker.h"
+#include "service.h"
+
+#define TOPOLOGY_UNROUTED "chorus.unrouted"
+#define TOPOLOGY_DEAD_EXCHANGE "chorus.dead"
+/* Deliveries of one message before the broker dead-letters it (a crash loop). */
+#define TOPOLOGY_DELIVERY_LIMIT 20
+
+/* "chorus.<service>.events" */
+const char *topology_queue(enum service_id svc);
+/* "chorus.<service>.dead" */
+const char *topology_dead_queue(enum service_id svc);
+/* "chorus.<service>" */
+const char *topology_exchange(enum service_id svc);
+/* Declare what svc needs, or everything when svc is SVC__COUNT. 0, or -1 with *cause. */
+int topology_declare(struct broker *b, enum service_id svc, char **cause);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * worker: the skeleton every Chorus daemon runs (see worker.h).
+ *
+ * Start-up order, each step failing fast with a clear message:
+ *   1. options and configuration (file, environment, -o flags) — a bad
+ *      value stops here, naming the key;
+ *   2. logging at the configured level, signals (handlers only set flags);
+ *   3. the outbox relay thread (publishes what earlier runs left pending);
+ *   4. the consumer loop: connect, declare topology, consume; READY=1 is
+ *      sent to systemd only once it consumes.
+ * SIGTERM/SIGINT: the consumer finishes the batch in flight and stops,
+ * the relay publishes what is pending, exit 0 within shutdown_timeout. A
+ * second signal exits at once.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <amqp.h>
+#include <json-c/json_c_version.h>
+#include <libpq-fe.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "consumer.h"
+#include "log.h"
+#include "outbox.h"
+#include "worker.h"
+#include "xmalloc.h"
+
+static volatile sig_atomic_t stop_flag;
+static struct relay *the_relay;
+
+/* sd_notify, compiled away without libsystemd so call sites need no #ifdef. */
+static void
+notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+notify(const char *fmt, ...)
+{
+#ifdef HAVE_SYSTEMD
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sd_notify(0, buf);
+#else
+	(void)fmt;
+#endif
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	if (stop_flag)
+		_exit(EX_SOFTWARE);	/* second signal: exit at once */
+	stop_flag = 1;
+}
+
+static void
+on_ready(void)
+{
+	notify("READY=1\nSTATUS=consuming");
+	log_info("msg=\"ready\"");
+}
+
+static void
+on_status(const struct consumer_stats *st, int connected)
+{
+	notify("STATUS=%s consumed=%lu duplicates=%lu dead_lettered=%lu published=%lu",
+	    connected ? "consuming" : "reconnecting", st->consumed, st->duplicates, st->dead,
+	    the_relay ? relay_published(the_relay) : 0UL);
+}
+
+static void
+usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+	    "usage: %s [-c FILE] [-o KEY=VALUE]... [--log-level LEVEL] [--check-config]\n"
+	    "\n"
+	    "A Chorus saga worker. Consumes its queue, applies events to its database,\n"
+	    "and publishes the events it causes through its outbox.\n"
+	    "\n"
+	    "  -c, --config FILE      config file (default %s; missing default is fine)\n"
+	    "  -o, --set KEY=VALUE    override one config key (see chorus.conf(5))\n"
+	    "      --log-level LEVEL  error, warn, info or debug\n"
+	    "      --check-config     validate the configuration and exit\n"
+	    "  -V, --version          print the version and exit\n"
+	    "  -h, --help             this help\n"
+	    "\n"
+	    "Every key can also be set as CHORUS_<KEY> in the environment, e.g.\n"
+	    "CHORUS_AMQP_URL, CHORUS_ORDER_DATABASE_URL (so secrets need not be in argv).\n",
+	    prog, conf_default_path());
+}
+
+/* Load the configuration: defaults < file < environment < flags. -1: done (help). */
+static int
+load_conf(int argc, char **argv, struct conf *cfg, int *check_only)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 'o' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL, *level = NULL;
+	const char **sets = xcalloc((size_t)argc + 1, sizeof(*sets));
+	size_t nsets = 0;
+	char *cause = NULL;
+	int ch, ret = EX_USAGE;
+
+	while ((ch = getopt_long(argc, argv, "c:o:Vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'o':
+			sets[nsets++] = optarg;
+			break;
+		case 'l':
+			level = optarg;
+			break;
+		case 'k':
+			*check_only = 1;
+			break;
+		case 'V':
+			printf("%s %s\n", argv[0], PACKAGE_VERSION);
+			ret = -1;
+			goto out;
+		case 'h':
+			usage(stdout, argv[0]);
+			ret = -1;
+			goto out;
+		default:
+			usage(stderr, argv[0]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
+		goto out;
+	}
+	ret = EX_CONFIG;
+	if (conf_load_file(cfg, path ? path : conf_default_path(), path != NULL, &cause) != 0 ||
+	    conf_load_env(cfg, &cause) != 0)
+		goto bad;
+	for (size_t i = 0; i < nsets; i++)
+		if (conf_set_arg(cfg, sets[i], &cause) != 0)
+			goto bad;
+	if (level != NULL && conf_set(cfg, "log_level", level, "option --log-level", &cause) != 0)
+		goto bad;
+	ret = 0;
+	goto out;
+bad:
+	fprintf(stderr, "%s: config: %s\n", argv[0], cause);
+	free(cause);
+out:
+	free(sets);
+	return ret;
+}
+
+int
+worker_main(int argc, char **argv, const struct worker_ops *ops)
+{
+	const char *svc = service_name(ops->svc);
+	struct conf cfg;
+	struct sigaction sa;
+	int check_only = 0, r;
+
+	/* 1. configuration */
+	conf_defaults(&cfg);
+	r = load_conf(argc, argv, &cfg, &check_only);
+	if (r != 0) {
+		conf_free(&cfg);
+		return r < 0 ? 0 : r;
+	}
+	if (check_only) {
+		printf("%s: configuration ok\n", argv[0]);
+		conf_free(&cfg);
+		return 0;
+	}
+
+	/* 2. logging and signals */
+	log_init(svc, (enum log_level)cfg.log_level);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	log_info("msg=\"starting\" version=%s pid=%ld librabbitmq=%s json-c=%s libpq=%d "
+	    "queue=chorus.%s.events", PACKAGE_VERSION, (long)getpid(), amqp_version(),
+	    json_c_version(), PQlibVersion(), svc);
+
+	/* 3. the relay: publishes what is pending from earlier runs at once */
+	the_relay = relay_start(&cfg, ops->svc, ops->tick, cfg.sweep_ms);
+	if (the_relay == NULL) {
+		conf_free(&cfg);
+		return EX_OSERR;
+	}
+
+	/* 4. consume until told to stop */
+	consumer_run(&cfg, ops, the_relay, &stop_flag, on_ready, on_status);
+
+	notify("STOPPING=1\nSTATUS=draining the outbox");
+	log_info("msg=\"stopping: publishing what is pending\"");
+	relay_stop(the_relay, (int)cfg.shutdown_timeout_s);
+	log_info("msg=\"stopped\"");
+	conf_free(&cfg);
+	return 0;
+}

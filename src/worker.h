@@ -1,0 +1,43 @@
+/*
+ * worker: the one skeleton of the three Chorus daemons (in the manner of
+ * Postfix's single_server): options, configuration, logging, signals,
+ * sd_notify, the outbox relay thread and the consumer loop live here; a
+ * daemon's main() hands it a struct worker_ops naming its service, its
+ * event handler and its periodic work.
+ */
+#ifndef CHORUS_WORKER_H
+#define CHORUS_WORKER_H
+
+#include "conf.h"
+#include "db.h"
+#include "envelope.h"
+#include "outbox.h"
+#include "service.h"
+
+/* What a handler gets: the open transaction and where to emit events. */
+struct handler_ctx {
+	struct db *db;
+	const struct conf *cfg;
+	enum service_id svc;
+	int emitted;		/* events written to the outbox in this transaction */
+};
+
+struct worker_ops {
+	enum service_id svc;
+	/*
+	 * Apply one validated, not yet seen event inside the open transaction
+	 * (the inbox row is already written). 0, or -1 on a database failure
+	 * (db_last_class tells transient from permanent).
+	 */
+	int (*handle)(struct handler_ctx *h, const struct event *ev);
+	/* Periodic work of the service in its own transaction (may be NULL): rows emitted or -1. */
+	relay_tick_fn tick;
+};
+
+/* Write ev to the outbox (see outbox_put) and count it on h. 0, or -1. */
+int handler_emit(struct handler_ctx *h, struct event *ev, const struct event *cause);
+
+/* Parse options, load the config, run the worker until SIGTERM. Returns the exit status. */
+int worker_main(int argc, char **argv, const struct worker_ops *ops);
+
+#endif

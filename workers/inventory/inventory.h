@@ -1,0 +1,13 @@
+/*
+ * inventory: the inventory service's I/O around its state machine
+ * (machine.h): stock and reservations in chorus_inventory.
+ */
+#ifndef CHORUS_INVENTORY_H
+#define CHORUS_INVENTORY_H
+
+#include "worker.h"
+
+/* Apply one consumed event in the open transaction. 0, or -1 (database failure). */
+int inventory_handle(struct handler_ctx *h, const struct event *ev);
+
+#endif

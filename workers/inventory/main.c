@@ -1,0 +1,20 @@
+/*
+ * chorus-inventory: the inventory service's daemon (shared worker skeleton
+ * + the inventory handler).
+ */
+#include "config.h"
+
+#include "inventory.h"
+#include "worker.h"
+
+int
+main(int argc, char **argv)
+{
+	static const struct worker_ops ops = {
+		.svc = SVC_INVENTORY,
+		.handle = inventory_handle,
+		.tick = NULL,
+	};
+
+	return worker_main(argc, argv, &ops);
+}

@@ -1,0 +1,149 @@
+/*
+ * payment: the payment service's handler (see payment.h). The payment row
+ * of the order is locked (created when absent) first: one charge per order,
+ * whatever arrives twice or on several instances.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "machine.h"
+#include "payment.h"
+#include "xmalloc.h"
+
+/* Take amount from the customer's account. 1 charged, 0 refused (reason set), -1 failure. */
+static int
+charge(struct handler_ctx *h, const struct event *ev, char *reason)
+{
+	char amount[32];
+	const char *p[2] = { ev->customer_id, amount };
+	PGresult *res;
+	long long balance;
+
+	if (strcmp(ev->currency, h->cfg->currency) != 0) {
+		strcpy(reason, "currency_mismatch");
+		return 0;
+	}
+	res = db_query(h->db, "pay_lock_account",
+	    "SELECT balance_cents FROM accounts WHERE customer_id = $1 FOR UPDATE", 1, p);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		strcpy(reason, "unknown_customer");
+		return 0;
+	}
+	balance = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (balance < ev->total_cents) {
+		strcpy(reason, "insufficient_funds");
+		return 0;
+	}
+	snprintf(amount, sizeof(amount), "%lld", (long long)ev->total_cents);
+	res = db_query(h->db, "pay_debit",
+	    "UPDATE accounts SET balance_cents = balance_cents - $2::bigint, updated_at = now() "
+	    "WHERE customer_id = $1", 2, p);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 1;
+}
+
+int
+payment_handle(struct handler_ctx *h, const struct event *ev)
+{
+	const char *p[6];
+	char payment_id[ENVELOPE_UUID_LEN + 1] = "", amount[32] = "0";
+	char reason[ENVELOPE_ID_MAX + 1] = "";
+	char customer[ENVELOPE_ID_MAX + 1] = "", currency[4] = "";
+	enum pay_status cur;
+	struct pay_step step;
+	struct event *out;
+	PGresult *res;
+	int in = payment_input_of(ev->type), r;
+
+	if (in < 0)
+		return 0;
+	p[0] = ev->order_id;
+	res = db_query(h->db, "pay_load",
+	    "INSERT INTO payments (order_id, status) VALUES ($1, 'NONE') "
+	    "ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id "
+	    "RETURNING status, coalesce(payment_id::text, ''), amount_cents, "
+	    "          coalesce(customer_id, ''), coalesce(currency, '')", 1, p);
+	if (res == NULL)
+		return -1;
+	cur = payment_status_from_name(PQgetvalue(res, 0, 0));
+	strlcpy_(payment_id, PQgetvalue(res, 0, 1), sizeof(payment_id));
+	strlcpy_(amount, PQgetvalue(res, 0, 2), sizeof(amount));
+	strlcpy_(customer, PQgetvalue(res, 0, 3), sizeof(customer));
+	strlcpy_(currency, PQgetvalue(res, 0, 4), sizeof(currency));
+	PQclear(res);
+	if (cur == PAY__STATUS_COUNT)
+		cur = PAY_NONE;
+
+	payment_machine_step(cur, (enum pay_input)in, &step);
+	switch (step.action) {
+	case PAY_ACT_CHARGE:
+		r = charge(h, ev, reason);
+		if (r < 0)
+			return -1;
+		payment_machine_charged(r == 1, reason, &step);
+		strlcpy_(customer, ev->customer_id, sizeof(customer));
+		strlcpy_(currency, ev->currency, sizeof(currency));
+		if (r == 1) {
+			envelope_new_uuid(payment_id);
+			snprintf(amount, sizeof(amount), "%lld", (long long)ev->total_cents);
+		}
+		break;
+	case PAY_ACT_REFUND:
+		p[0] = customer;
+		p[1] = amount;
+		res = db_query(h->db, "pay_credit",
+		    "UPDATE accounts SET balance_cents = balance_cents + $2::bigint, updated_at = now() "
+		    "WHERE customer_id = $1", 2, p);
+		if (res == NULL)
+			return -1;
+		PQclear(res);
+		break;
+	case PAY_ACT_NONE:
+		break;
+	}
+	if (step.next == cur && step.emit == EV_UNKNOWN)
+		return 0;	/* duplicate, late or out of order: no effect */
+	p[0] = ev->order_id;
+	p[1] = payment_status_name(step.next);
+	p[2] = step.reason;
+	p[3] = payment_id[0] ? payment_id : NULL;
+	p[4] = customer[0] ? customer : NULL;
+	p[5] = currency[0] ? currency : NULL;
+	{
+		const char *q[7] = { p[0], p[1], p[2], p[3], amount, p[4], p[5] };
+
+		res = db_query(h->db, "pay_store",
+		    "UPDATE payments SET status = $2, reason = $3, payment_id = coalesce($4::uuid, payment_id), "
+		    "  amount_cents = $5::bigint, customer_id = coalesce($6, customer_id), "
+		    "  currency = coalesce($7, currency), updated_at = now() WHERE order_id = $1", 7, q);
+	}
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	if (step.emit == EV_UNKNOWN)
+		return 0;
+
+	out = xcalloc(1, sizeof(*out));
+	out->type = step.emit;
+	strlcpy_(out->order_id, ev->order_id, sizeof(out->order_id));
+	strlcpy_(out->reason, step.reason, sizeof(out->reason));
+	strlcpy_(out->payment_id, payment_id, sizeof(out->payment_id));
+	strlcpy_(out->customer_id, customer, sizeof(out->customer_id));
+	strlcpy_(out->currency, currency, sizeof(out->currency));
+	out->amount_cents = atoll(amount);
+	r = handler_emit(h, out, ev);
+	if (r == 0 && step.emit == EV_PAYMENT_FAILED)
+		log_info("msg=\"payment refused\" order_id=%s reason=%s", ev->order_id, step.reason);
+	free(out);
+	return r;
+}

@@ -1,0 +1,14 @@
+/*
+ * payment: the payment service's I/O around its state machine (machine.h):
+ * accounts and payments in chorus_payment. The account ledger in this
+ * database is the payment provider.
+ */
+#ifndef CHORUS_PAYMENT_H
+#define CHORUS_PAYMENT_H
+
+#include "worker.h"
+
+/* Apply one consumed event in the open transaction. 0, or -1 (database failure). */
+int payment_handle(struct handler_ctx *h, const struct event *ev);
+
+#endif
