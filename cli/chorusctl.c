@@ -36,6 +36,7 @@ static const struct command commands[] = {
 	{ "declare", cmd_declare, "declare              (declare exchanges, queues and bindings)" },
 	{ "outbox", cmd_outbox, "outbox               (outbox backlog per service)" },
 	{ "dead", cmd_dead, "dead list | dead show SERVICE [--limit N] | dead replay SERVICE [--limit N] | dead purge SERVICE" },
+	{ "wait-quiet", cmd_wait_quiet, "wait-quiet [--timeout S]  (until queues are empty and outboxes drained)" },
 	{ "snapshot", cmd_snapshot, "snapshot             (stock and balances, JSON, for check --baseline)" },
 	{ "check", cmd_check, "check [--baseline FILE]  (verify the saga invariants once quiet)" },
 	{ "bench", cmd_bench, "bench [--orders N] [--rate R] [--window W] [--timeout S]" },
@@ -318,7 +319,8 @@ main(int argc, char **argv)
 			cli_err("config: %s", cause);
 			goto out;
 		}
-	log_init("chorusctl", c.quiet ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN);
+	/* failures reach the user as one cli_err line each; library warnings would repeat them */
+	log_init("chorusctl", LOG_LEVEL_ERROR);
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		if (strcmp(commands[i].name, argv[optind]) != 0)
 			continue;
@@ -333,7 +335,7 @@ main(int argc, char **argv)
 			int sub_argc = argc - optind;
 			char **sub_argv = argv + optind;
 
-			optind = 1;
+			optind = 0;	/* GNU getopt: 0 restarts scanning from argv[1] */
 			ret = commands[i].fn(&c, sub_argc, sub_argv);
 		}
 		goto out;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 
 #include "cli.h"
 #include "migrate.h"
@@ -379,4 +380,84 @@ cmd_dead(struct cli *c, int argc, char **argv)
 	}
 	dead_service(0, argv);
 	return EX_USAGE;
+}
+
+/* Activity counters: ready messages in the three queues, pending outbox rows, inbox + outbox rows. */
+static int
+activity(struct cli *c, struct broker *b, long long *ready, long long *pending, long long *rows)
+{
+	char *cause = NULL;
+
+	*ready = *pending = *rows = 0;
+	for (int s = 0; s < SVC__COUNT; s++) {
+		long n = broker_queue_count(b, topology_queue((enum service_id)s), &cause);
+		struct db *db;
+		PGresult *res;
+
+		if (n < 0) {
+			cli_err("wait-quiet: %s", cause);
+			free(cause);
+			return EX_UNAVAILABLE;
+		}
+		*ready += n;
+		if ((db = cli_db(c, (enum service_id)s)) == NULL)
+			return EX_UNAVAILABLE;
+		res = db_query(db, NULL, "SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL), "
+		    "(SELECT count(*) FROM outbox) + (SELECT count(*) FROM inbox)", 0, NULL);
+		if (res == NULL) {
+			cli_err("%s database: %s", service_name((enum service_id)s), db_last_error(db));
+			db_close(db);
+			return EX_SOFTWARE;
+		}
+		*pending += atoll(PQgetvalue(res, 0, 0));
+		*rows += atoll(PQgetvalue(res, 0, 1));
+		PQclear(res);
+		db_close(db);
+	}
+	return 0;
+}
+
+/*
+ * wait-quiet: until the queues hold no ready message, the outboxes nothing
+ * pending, and nothing was consumed or written for `settle` polls in a row
+ * (a delivery being handled commits within a poll and shows as activity).
+ */
+int
+cmd_wait_quiet(struct cli *c, int argc, char **argv)
+{
+	double timeout = 60;
+	struct broker *b;
+	long long ready, pending, rows, last_rows = -1;
+	int calm = 0, r = 0;
+	struct timespec start, now;
+
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--timeout") == 0)
+			timeout = atof(argv[i + 1]);
+	if ((b = cli_broker(c, 0)) == NULL)
+		return EX_UNAVAILABLE;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct timespec ts = { 0, 200 * 1000000L };
+
+		if ((r = activity(c, b, &ready, &pending, &rows)) != 0)
+			break;
+		calm = (ready == 0 && pending == 0 && rows == last_rows) ? calm + 1 : 0;
+		last_rows = rows;
+		if (calm >= 3) {
+			if (!c->quiet)
+				printf("quiet: queues empty, outboxes drained\n");
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 > timeout) {
+			cli_err("not quiet after %.0f s: %lld ready in queues, %lld outbox rows pending",
+			    timeout, ready, pending);
+			r = EX_TEMPFAIL;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	broker_close(b);
+	return r;
 }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what is missing, builds with
+# -Werror under AddressSanitizer and UndefinedBehaviorSanitizer, starts a
+# fresh throwaway RabbitMQ and PostgreSQL (scripts/stack.sh, on ports of its
+# own so a running demo is left alone), runs `make check` (cmocka unit tests
+# and the integration tests against the real servers), stops the stack and
+# prints one closing line "tests: N passed, N failed".
+#
+# Environment: CHORUS_BUILD_DIR [build-test]  CHORUS_SANITIZE [1]
+#              CHORUS_KEEP_STACK [0]: leave the stack running afterwards
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${CHORUS_BUILD_DIR:-$top/build-test}
+sanitize=${CHORUS_SANITIZE:-1}
+
+bash "$top/scripts/deps.sh"
+
+# --- build --------------------------------------------------------------------
+if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ] ||
+	[ "$top/Makefile.am" -nt "$top/Makefile.in" ]; then
+	(cd "$top" && ./autogen.sh >/dev/null 2>&1) || { echo "test.sh: autogen.sh failed" >&2; exit 1; }
+fi
+mkdir -p "$build"
+cd "$build"
+flags=(--enable-werror)
+[ "$sanitize" = 1 ] && flags+=(--enable-asan)
+if [ ! -f Makefile ] || [ "$(cat .configured-with 2>/dev/null)" != "${flags[*]}" ]; then
+	"$top/configure" -q "${flags[@]}"
+	echo "${flags[*]}" >.configured-with
+fi
+make -j"$(nproc)" >/dev/null
+
+# --- the stack ------------------------------------------------------------------
+export CHORUS_STACK_DIR=${CHORUS_TEST_STACK_DIR:-/tmp/chorus-test-stack}
+export CHORUS_AMQP_PORT=${CHORUS_TEST_AMQP_PORT:-5692}
+export CHORUS_MGMT_PORT=${CHORUS_TEST_MGMT_PORT:-15692}
+export CHORUS_PG_PORT=${CHORUS_TEST_PG_PORT:-5452}
+bash "$top/scripts/stack.sh" reset >/dev/null
+bash "$top/scripts/stack.sh" start
+if [ "${CHORUS_KEEP_STACK:-0}" != 1 ]; then
+	trap 'bash "$top/scripts/stack.sh" stop >/dev/null 2>&1 || true' EXIT
+fi
+eval "$(bash "$top/scripts/stack.sh" env)"
+
+# --- the tests ------------------------------------------------------------------
+# LeakSanitizer checks every process at exit, the workers included
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+rc=0
+make check || rc=$?
+if [ "$rc" -ne 0 ]; then
+	for f in $(grep -l -E '^:test-result: (FAIL|ERROR)' $(find . -name '*.trs') 2>/dev/null); do
+		echo "=== ${f%.trs}.log"
+		cat "${f%.trs}.log"
+	done
+fi
+count() { find . -name '*.trs' -exec cat {} + 2>/dev/null | grep -c -E "^:test-result: ($1)\$" || true; }
+pass=$(count PASS)
+fail=$(count 'FAIL|ERROR|XPASS')
+skip=$(count SKIP)
+echo "tests: $pass passed, $fail failed, $skip skipped"
+[ "$rc" -eq 0 ] && [ "$fail" -eq 0 ]

@@ -1,0 +1,160 @@
+# Shared helpers of the integration tests (sourced, not run). They run
+# against the real RabbitMQ and PostgreSQL of scripts/stack.sh, whose
+# environment (CHORUS_AMQP_URL, CHORUS_*_DATABASE_URL) must be set; without
+# it a test exits 77 (skipped). Every wait is bounded and says what it
+# waited for when it gives up.
+set -euo pipefail
+
+if [ -z "${CHORUS_AMQP_URL:-}" ] || [ -z "${CHORUS_ORDER_DATABASE_URL:-}" ]; then
+	echo "SKIP: no stack environment (run scripts/test.sh, or eval \"\$(scripts/stack.sh env)\")"
+	exit 77
+fi
+
+: "${CHORUS_BUILDDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${CHORUS_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+export CHORUS_SCHEMA_DIR="${CHORUS_SCHEMA_DIR:-$CHORUS_SRCDIR/schema}"
+CTL="$CHORUS_BUILDDIR/chorusctl"
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "/tmp/chorus-it-$TEST_NAME.XXXXXX")
+RUN=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')	# unique per run: ids never collide
+declare -A WORKER_PIDS=()
+FAILURES=0
+CHECKS=0
+
+log() { printf '[%s] %s\n' "$TEST_NAME" "$*"; }
+
+cleanup() {
+	local rc=$?
+	stop_all_workers
+	if [ "$rc" -ne 0 ] || [ "$FAILURES" -ne 0 ]; then
+		for f in "$WORK"/*.log; do
+			[ -f "$f" ] || continue
+			echo "--- last lines of $(basename "$f")"
+			tail -n 15 "$f"
+		done
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ok COND-DESCRIPTION GOT WANT: compare two strings, count a failure.
+expect() {
+	local what=$1 got=$2 want=$3
+	CHECKS=$((CHECKS + 1))
+	if [ "$got" = "$want" ]; then
+		log "ok   $what"
+	else
+		log "FAIL $what: got '$got', want '$want'"
+		FAILURES=$((FAILURES + 1))
+	fi
+}
+
+# finish: print the tally and exit non-zero on any failure.
+finish() {
+	log "$CHECKS checks, $FAILURES failed"
+	[ "$FAILURES" -eq 0 ]
+}
+
+ctl() { "$CTL" "$@"; }
+
+# sql SERVICE QUERY: one value (or rows, |-separated) from a service's database.
+sql() {
+	local svc=$1 q=$2 url
+	case $svc in
+	order) url=$CHORUS_ORDER_DATABASE_URL ;;
+	inventory) url=$CHORUS_INVENTORY_DATABASE_URL ;;
+	payment) url=$CHORUS_PAYMENT_DATABASE_URL ;;
+	esac
+	psql "$url" -XAtq -v ON_ERROR_STOP=1 -c "$q"
+}
+
+# start_worker SERVICE [NAME] [ARGS...]: start a worker, wait until it consumes.
+start_worker() {
+	local svc=$1 name=${2:-$1}
+	shift $(( $# >= 2 ? 2 : 1 ))
+	"$CHORUS_BUILDDIR/chorus-$svc" "$@" >"$WORK/$name.log" 2>&1 &
+	WORKER_PIDS[$name]=$!
+	wait_log "$name" 'msg="ready"' 30
+}
+
+# wait_log NAME PATTERN SECONDS: until the worker's log has a line matching PATTERN.
+wait_log() {
+	local name=$1 pat=$2 secs=$3 end=$((SECONDS + $3))
+	while ! grep -q -- "$pat" "$WORK/$name.log" 2>/dev/null; do
+		if ! kill -0 "${WORKER_PIDS[$name]}" 2>/dev/null; then
+			log "worker $name exited while waiting for '$pat'"; tail -n 20 "$WORK/$name.log"; return 1
+		fi
+		if [ "$SECONDS" -ge "$end" ]; then
+			log "worker $name: no '$pat' within ${secs}s"; tail -n 20 "$WORK/$name.log"; return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# stop_worker NAME [SIGNAL]: TERM (drain) by default; waits for the exit, bounded.
+stop_worker() {
+	local name=$1 sig=${2:-TERM} pid=${WORKER_PIDS[$1]:-} end=$((SECONDS + 40)) rc=0
+	[ -n "$pid" ] || return 0
+	kill "-$sig" "$pid" 2>/dev/null || true
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			log "worker $name did not exit within 40s of SIG$sig; killing"
+			kill -9 "$pid" 2>/dev/null || true
+			rc=1
+			break
+		fi
+		sleep 0.05
+	done
+	wait "$pid" 2>/dev/null || rc=$?
+	unset "WORKER_PIDS[$name]"
+	return "$rc"
+}
+
+stop_all_workers() {
+	local n
+	for n in "${!WORKER_PIDS[@]}"; do stop_worker "$n" TERM || true; done
+}
+
+start_all_workers() {
+	start_worker order "order" "$@"
+	start_worker inventory "inventory" "$@"
+	start_worker payment "payment" "$@"
+}
+
+# fresh_dead_letters: empty the dead-letter queues so counts are this test's.
+fresh_dead_letters() {
+	local s
+	for s in order inventory payment; do ctl -q dead purge "$s"; done
+}
+
+dead_count() { ctl --json dead list | python3 -c "import json,sys; print(json.load(sys.stdin)['chorus.$1.dead'])"; }
+
+# order_status ID: STATUS or STATUS:REASON
+order_status() { sql order "SELECT status || coalesce(nullif(':' || reason, ':'), '') FROM orders WHERE order_id = '$1'"; }
+
+# quiet_and_check: wait until nothing moves, then check every invariant against the snapshot.
+quiet_and_check() {
+	local base=$1
+	ctl -q wait-quiet --timeout 60
+	CHECKS=$((CHECKS + 1))
+	if ctl check --baseline "$base" >"$WORK/check.out"; then
+		log "ok   invariants 1-6 hold"
+		sed 's/^/       /' "$WORK/check.out"
+	else
+		log "FAIL invariants:"
+		cat "$WORK/check.out"
+		FAILURES=$((FAILURES + 1))
+	fi
+}
+
+# event TYPE ID DATA-JSON: a CloudEvents body as a producer would send it.
+event() {
+	local type=$1 id=$2 data=$3 subject
+	subject=$(printf '%s' "$data" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("order_id",""))')
+	printf '{"specversion":"1.0","id":"%s","source":"test/%s","type":"%s","subject":"%s","time":"2026-11-26T12:00:00.000Z","datacontenttype":"application/json","data":%s}' \
+		"$id" "$TEST_NAME" "$type" "$subject" "$data"
+}
+
+uuid() { python3 -c 'import uuid; print(uuid.uuid4())'; }
+
+ctl -q setup >/dev/null
