@@ -482,6 +482,16 @@ percentile(const double *v, size_t n, size_t p)
 	return v[r - 1];
 }
 
+/* A JSON number shown with a fixed number of decimals. */
+static struct json_object *
+jreal(double v, int decimals)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+	return json_object_new_double_s(v, buf);
+}
+
 static void
 usage_err(void)
 {
@@ -719,21 +729,21 @@ out:
 			json_object_object_add(o, "cancel_reasons", ro);
 			json_object_object_add(o, "duplicates", json_object_new_int64((int64_t)bn.duplicates));
 			json_object_object_add(o, "conflicts", json_object_new_int64((int64_t)bn.conflicts));
-			json_object_object_add(o, "elapsed_s", json_object_new_double(elapsed));
+			json_object_object_add(o, "elapsed_s", jreal(elapsed, 3));
 			json_object_object_add(o, "sagas_per_s",
-			    json_object_new_double(elapsed > 0 ? (double)done_seen / elapsed : 0));
-			json_object_object_add(o, "publish_s", json_object_new_double(pub_s));
+			    jreal(elapsed > 0 ? (double)done_seen / elapsed : 0, 1));
+			json_object_object_add(o, "publish_s", jreal(pub_s, 3));
 			json_object_object_add(o, "publish_per_s",
-			    json_object_new_double(pub_s > 0 ? (double)published / pub_s : 0));
+			    jreal(pub_s > 0 ? (double)published / pub_s : 0, 1));
 			lo = json_object_new_object();
-			json_object_object_add(lo, "p50", json_object_new_double(p50));
-			json_object_object_add(lo, "p90", json_object_new_double(p90));
-			json_object_object_add(lo, "p99", json_object_new_double(p99));
-			json_object_object_add(lo, "max", json_object_new_double(mx));
-			json_object_object_add(lo, "mean", json_object_new_double(mean));
+			json_object_object_add(lo, "p50", jreal(p50, 3));
+			json_object_object_add(lo, "p90", jreal(p90, 3));
+			json_object_object_add(lo, "p99", jreal(p99, 3));
+			json_object_object_add(lo, "max", jreal(mx, 3));
+			json_object_object_add(lo, "mean", jreal(mean, 3));
 			json_object_object_add(o, "latency_ms", lo);
 			json_object_object_add(o, "window", json_object_new_int64((int64_t)window));
-			json_object_object_add(o, "rate", json_object_new_double(rate));
+			json_object_object_add(o, "rate", jreal(rate, 3));
 			json_object_object_add(o, "customers", json_object_new_int64((int64_t)customers));
 			cli_print_json(o);
 		} else if (!c->quiet || missing > 0) {

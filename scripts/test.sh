@@ -32,9 +32,9 @@ make -j"$(nproc)" >/dev/null
 
 # --- the stack ------------------------------------------------------------------
 export CHORUS_STACK_DIR=${CHORUS_TEST_STACK_DIR:-/tmp/chorus-test-stack}
-export CHORUS_AMQP_PORT=${CHORUS_TEST_AMQP_PORT:-5692}
-export CHORUS_MGMT_PORT=${CHORUS_TEST_MGMT_PORT:-15692}
-export CHORUS_PG_PORT=${CHORUS_TEST_PG_PORT:-5452}
+export CHORUS_AMQP_PORT=${CHORUS_TEST_AMQP_PORT:-5702}
+export CHORUS_MGMT_PORT=${CHORUS_TEST_MGMT_PORT:-15702}
+export CHORUS_PG_PORT=${CHORUS_TEST_PG_PORT:-5462}
 bash "$top/scripts/stack.sh" reset >/dev/null
 bash "$top/scripts/stack.sh" start
 if [ "${CHORUS_KEEP_STACK:-0}" != 1 ]; then
