@@ -35,6 +35,7 @@ export CHORUS_STACK_DIR=${CHORUS_TEST_STACK_DIR:-/tmp/chorus-test-stack}
 export CHORUS_AMQP_PORT=${CHORUS_TEST_AMQP_PORT:-5702}
 export CHORUS_MGMT_PORT=${CHORUS_TEST_MGMT_PORT:-15702}
 export CHORUS_PG_PORT=${CHORUS_TEST_PG_PORT:-5462}
+export CHORUS_RABBIT_NODE=${CHORUS_TEST_RABBIT_NODE:-chorus-test@localhost}
 bash "$top/scripts/stack.sh" reset >/dev/null
 bash "$top/scripts/stack.sh" start
 if [ "${CHORUS_KEEP_STACK:-0}" != 1 ]; then

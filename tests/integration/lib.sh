@@ -18,6 +18,7 @@ TEST_NAME=$(basename "$0" .sh)
 WORK=$(mktemp -d "/tmp/chorus-it-$TEST_NAME.XXXXXX")
 RUN=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')	# unique per run: ids never collide
 declare -A WORKER_PIDS=()
+declare -A WORKER_SVC=()	# worker name -> service, for the workers this test started
 FAILURES=0
 CHECKS=0
 
@@ -74,6 +75,7 @@ start_worker() {
 	shift $(( $# >= 2 ? 2 : 1 ))
 	"$CHORUS_BUILDDIR/chorus-$svc" "$@" >"$WORK/$name.log" 2>&1 &
 	WORKER_PIDS[$name]=$!
+	WORKER_SVC[$name]=$svc
 	wait_log "$name" 'msg="ready"' 30
 }
 
@@ -106,7 +108,7 @@ stop_worker() {
 		sleep 0.05
 	done
 	wait "$pid" 2>/dev/null || rc=$?
-	unset "WORKER_PIDS[$name]"
+	unset "WORKER_PIDS[$name]" "WORKER_SVC[$name]"
 	return "$rc"
 }
 
@@ -156,5 +158,59 @@ event() {
 }
 
 uuid() { python3 -c 'import uuid; print(uuid.uuid4())'; }
+
+# wait_until WHAT SECONDS COMMAND...: poll COMMAND (every 0.2 s) until it
+# succeeds; after SECONDS, log what was awaited and return 1.
+wait_until() {
+	local what=$1 secs=$2 end=$((SECONDS + $2))
+	shift 2
+	until "$@"; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			log "no $what within ${secs}s"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# sql_is SERVICE QUERY WANT: the query's value is WANT (a condition for wait_until).
+sql_is() { [ "$(sql "$1" "$2")" = "$3" ]; }
+
+# worker_alive NAME: the worker this test started is still running.
+worker_alive() { kill -0 "${WORKER_PIDS[$1]}" 2>/dev/null; }
+
+# log_count NAME PATTERN: lines of a worker's log matching PATTERN (grep -E).
+log_count() { grep -cE -- "$2" "$WORK/$1.log" 2>/dev/null || true; }
+
+# queue_stats: "name ready unacked consumers" of every queue, live (rabbitmqctl
+# through scripts/stack.sh; the management API's numbers lag by seconds).
+queue_stats() {
+	bash "$CHORUS_SRCDIR/scripts/stack.sh" rabbitmqctl -q list_queues \
+		name messages_ready messages_unacknowledged consumers 2>/dev/null
+}
+
+# foreign_consumers SERVICE: consumers of the service's queue that this test
+# did not start (another test's or a benchmark's workers share the stack).
+foreign_consumers() {
+	local svc=$1 mine=0 n all
+	for n in "${!WORKER_SVC[@]}"; do [ "${WORKER_SVC[$n]}" = "$svc" ] && mine=$((mine + 1)); done
+	all=$(queue_stats | awk -v q="chorus.$svc.events" '$1 == q { print $4 }')
+	[ -n "$all" ] || { echo "?"; return; }
+	echo $((all - mine))
+}
+
+# wait_drained [SECONDS]: wait-quiet, then until no event queue holds a ready
+# or an unacknowledged message: every delivery so far has been handled and
+# acked (wait-quiet alone sees ready messages only, not one being handled).
+wait_drained() {
+	local secs=${1:-60}
+	ctl -q wait-quiet --timeout "$secs"
+	wait_until "event queues drained (ready and unacked)" "$secs" queues_drained
+}
+queues_drained() {
+	local busy
+	busy=$(queue_stats | awk '$1 ~ /^chorus\.(order|inventory|payment)\.events$/ && ($2 + $3) > 0' | wc -l)
+	[ "$busy" -eq 0 ]
+}
 
 ctl -q setup >/dev/null
