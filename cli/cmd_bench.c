@@ -36,6 +36,7 @@
 #include <amqp_tcp_socket.h>
 
 #include "cli.h"
+#include "topology.h"
 #include "xmalloc.h"
 
 #define BENCH_SKU "bench-sku"
@@ -77,7 +78,25 @@ struct bench {
 
 	atomic_int stop;
 	struct broker *b;		/* owned by the consumer thread once it runs */
+
+	/* events waiting in the services' queues before and after the run (-1: unknown) */
+	long before[SVC__COUNT], after[SVC__COUNT];
 };
+
+/* Messages waiting in each service's queue into q; total, or -1 with *cause. */
+static long
+backlog(struct broker *b, long q[SVC__COUNT], char **cause)
+{
+	long total = 0;
+
+	for (int s = 0; s < SVC__COUNT; s++) {
+		q[s] = broker_queue_count(b, topology_queue((enum service_id)s), cause);
+		if (q[s] < 0)
+			return -1;
+		total += q[s];
+	}
+	return total;
+}
 
 static double
 mono_s(void)
@@ -529,8 +548,207 @@ opt_real(const char *name, const char *arg, double *out)
 	return 0;
 }
 
-int
-cmd_bench(struct cli *c, int argc, char **argv)
+/* The figures of a run, from the recorded times. */
+struct figures {
+	size_t finished, missing, nlat;
+	double elapsed, sagas_per_s, publish_s, publish_per_s;
+	double p50, p90, p99, max, mean;
+};
+
+static void
+compute(const struct bench *bn, const double *t_pub, size_t published, double t_pub_end,
+    struct figures *f)
+{
+	double *lat = xcalloc(published ? published : 1, sizeof(*lat)), last = 0, sum = 0;
+
+	memset(f, 0, sizeof(*f));
+	for (size_t i = 0; i < published; i++) {
+		if (bn->outcome[i] == OUT_NONE)
+			continue;
+		lat[f->nlat] = (bn->t_done[i] - t_pub[i]) * 1000.0;
+		sum += lat[f->nlat++];
+		if (bn->t_done[i] > last)
+			last = bn->t_done[i];
+	}
+	qsort(lat, f->nlat, sizeof(*lat), cmp_double);
+	f->finished = f->nlat;
+	f->missing = published - f->finished;
+	f->mean = f->nlat ? sum / (double)f->nlat : 0;
+	f->p50 = percentile(lat, f->nlat, 50);
+	f->p90 = percentile(lat, f->nlat, 90);
+	f->p99 = percentile(lat, f->nlat, 99);
+	f->max = f->nlat ? lat[f->nlat - 1] : 0;
+	if (published > 0) {
+		f->elapsed = f->finished ? last - t_pub[0] : 0;
+		f->sagas_per_s = f->elapsed > 0 ? (double)f->finished / f->elapsed : 0;
+		f->publish_s = t_pub_end - t_pub[0];
+		f->publish_per_s = f->publish_s > 0 ? (double)published / f->publish_s : 0;
+	}
+	free(lat);
+}
+
+struct params {
+	size_t n, window, customers;
+	double rate, timeout;
+	char run[9];
+};
+
+static void
+print_json(const struct params *pa, const struct bench *bn, size_t published,
+    const struct figures *f)
+{
+	struct json_object *o = json_object_new_object(), *lo, *ro = json_object_new_object();
+
+	json_object_object_add(o, "run_id", json_object_new_string(pa->run));
+	json_object_object_add(o, "orders", json_object_new_int64((int64_t)pa->n));
+	json_object_object_add(o, "published", json_object_new_int64((int64_t)published));
+	json_object_object_add(o, "confirmed", json_object_new_int64((int64_t)bn->confirmed));
+	json_object_object_add(o, "cancelled", json_object_new_int64((int64_t)bn->cancelled));
+	json_object_object_add(o, "missing", json_object_new_int64((int64_t)f->missing));
+	for (size_t i = 0; i < BENCH_MAX_REASONS && bn->reasons[i].n; i++)
+		json_object_object_add(ro, bn->reasons[i].reason,
+		    json_object_new_int64((int64_t)bn->reasons[i].n));
+	if (bn->other_reasons)
+		json_object_object_add(ro, "(other)", json_object_new_int64((int64_t)bn->other_reasons));
+	json_object_object_add(o, "cancel_reasons", ro);
+	json_object_object_add(o, "duplicates", json_object_new_int64((int64_t)bn->duplicates));
+	json_object_object_add(o, "conflicts", json_object_new_int64((int64_t)bn->conflicts));
+	json_object_object_add(o, "invalid", json_object_new_int64((int64_t)bn->invalid));
+	json_object_object_add(o, "elapsed_s", jreal(f->elapsed, 3));
+	json_object_object_add(o, "sagas_per_s", jreal(f->sagas_per_s, 1));
+	json_object_object_add(o, "publish_s", jreal(f->publish_s, 3));
+	json_object_object_add(o, "publish_per_s", jreal(f->publish_per_s, 1));
+	lo = json_object_new_object();
+	json_object_object_add(lo, "p50", jreal(f->p50, 3));
+	json_object_object_add(lo, "p90", jreal(f->p90, 3));
+	json_object_object_add(lo, "p99", jreal(f->p99, 3));
+	json_object_object_add(lo, "max", jreal(f->max, 3));
+	json_object_object_add(lo, "mean", jreal(f->mean, 3));
+	json_object_object_add(o, "latency_ms", lo);
+	for (int w = 0; w < 2; w++) {
+		const long *q = w ? bn->after : bn->before;
+		struct json_object *bo = json_object_new_object();
+
+		for (int s = 0; s < SVC__COUNT; s++)
+			json_object_object_add(bo, service_name((enum service_id)s),
+			    q[s] < 0 ? NULL : json_object_new_int64(q[s]));
+		json_object_object_add(o, w ? "queued_after" : "queued_before", bo);
+	}
+	json_object_object_add(o, "window", json_object_new_int64((int64_t)pa->window));
+	json_object_object_add(o, "rate", jreal(pa->rate, 3));
+	json_object_object_add(o, "customers", json_object_new_int64((int64_t)pa->customers));
+	cli_print_json(o);
+}
+
+static void
+print_text(const struct cli *c, const struct params *pa, const struct bench *bn,
+    size_t published, const struct figures *f)
+{
+	printf("bench %s: %zu orders (%s x%d, %d cents %s each; %zu customers; window %zu)\n",
+	    pa->run, pa->n, BENCH_SKU, BENCH_QTY, BENCH_TOTAL, c->cfg.currency, pa->customers,
+	    pa->window);
+	if (pa->rate > 0)
+		printf("  rate limit     %.1f orders/s\n", pa->rate);
+	printf("  finished       %zu of %zu published: confirmed %zu, cancelled %zu, missing %zu\n",
+	    f->finished, published, bn->confirmed, bn->cancelled, f->missing);
+	if (bn->cancelled > 0) {
+		printf("  cancelled by   ");
+		for (size_t i = 0; i < BENCH_MAX_REASONS && bn->reasons[i].n; i++)
+			printf("%s%s %zu", i ? ", " : "", bn->reasons[i].reason, bn->reasons[i].n);
+		if (bn->other_reasons)
+			printf(", other %zu", bn->other_reasons);
+		printf("\n");
+	}
+	if (bn->duplicates || bn->conflicts || bn->invalid)
+		printf("  odd outcomes   %zu duplicates, %zu conflicting (confirmed and cancelled), "
+		    "%zu invalid events\n", bn->duplicates, bn->conflicts, bn->invalid);
+	printf("  elapsed        %.3f s (first publish -> last outcome)\n", f->elapsed);
+	printf("  throughput     %.1f sagas/s\n", f->sagas_per_s);
+	printf("  publish        %zu in %.3f s (%.0f orders/s, confirmed)\n", published,
+	    f->publish_s, f->publish_per_s);
+	printf("  latency ms     p50 %.1f  p90 %.1f  p99 %.1f  max %.1f  (mean %.1f)\n",
+	    f->p50, f->p90, f->p99, f->max, f->mean);
+	if (bn->after[SVC_ORDER] >= 0 && bn->after[SVC_ORDER] + bn->after[SVC_INVENTORY] +
+	    bn->after[SVC_PAYMENT] > 0)
+		printf("  still queued   order %ld, inventory %ld, payment %ld "
+		    "(work after the outcomes, e.g. sales)\n", bn->after[SVC_ORDER],
+		    bn->after[SVC_INVENTORY], bn->after[SVC_PAYMENT]);
+}
+
+/*
+ * Wait until the consumer saw an outcome for each of the published orders,
+ * it failed, or deadline (monotonic seconds) passes. Notes progress every 5 s
+ * on a terminal.
+ */
+static void
+wait_outcomes(struct bench *bn, size_t published, double deadline, const char *run, int notes)
+{
+	double next_note = mono_s() + 5;
+
+	pthread_mutex_lock(&bn->mu);
+	while (bn->done < published && !bn->failed) {
+		double now = mono_s(), until = deadline < next_note ? deadline : next_note, d;
+		struct timespec ts;
+
+		if (now >= deadline)
+			break;
+		if (now >= next_note) {
+			if (notes)
+				fprintf(stderr, "bench %s: %zu of %zu finished\n", run, bn->done,
+				    published);
+			next_note = now + 5;
+			continue;
+		}
+		d = until - now;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)d;
+		ts.tv_nsec += (long)((d - (double)(time_t)d) * 1e9);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&bn->cv, &bn->mu, &ts);
+	}
+	pthread_mutex_unlock(&bn->mu);
+}
+
+/* Bind the private queue and start consuming it; 0 or a sysexits code. */
+static int
+listen_outcomes(struct cli *c, struct bench *bn, const char *queue)
+{
+	char *cause = NULL;
+	long total;
+
+	if (declare_private_queue(c, queue, &cause) != 0) {
+		cli_err("bench: %s", cause);
+		free(cause);
+		return EX_UNAVAILABLE;
+	}
+	if ((bn->b = cli_broker(c, 0)) == NULL)
+		return EX_UNAVAILABLE;
+	if ((total = backlog(bn->b, bn->before, &cause)) < 0) {
+		cli_err("bench: %s (has chorusctl setup declared the topology?)", cause);
+		free(cause);
+		return EX_UNAVAILABLE;
+	}
+	if (total > 0 && !c->quiet)
+		cli_err("bench: warning: the system is not idle: %ld events already queued (order %ld, "
+		    "inventory %ld, payment %ld); the figures include that work", total,
+		    bn->before[SVC_ORDER], bn->before[SVC_INVENTORY], bn->before[SVC_PAYMENT]);
+	if (broker_bind(bn->b, queue, event_type_exchange(EV_ORDER_CONFIRMED),
+	    event_type_routing_key(EV_ORDER_CONFIRMED), &cause) != 0 ||
+	    broker_bind(bn->b, queue, event_type_exchange(EV_ORDER_CANCELLED),
+	    event_type_routing_key(EV_ORDER_CANCELLED), &cause) != 0 ||
+	    broker_consume(bn->b, queue, BENCH_PREFETCH, &cause) != 0) {
+		cli_err("bench: %s", cause);
+		free(cause);
+		return EX_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct params *pa)
 {
 	static const struct option opts[] = {
 		{ "orders", required_argument, NULL, 'n' },
@@ -540,65 +758,84 @@ cmd_bench(struct cli *c, int argc, char **argv)
 		{ "customers", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
-	size_t n = 1000, window = 200, customers = 50, published = 0, nlat = 0;
-	double rate = 0, timeout = 120, t_pub_end = 0, first_pub = 0, last_done = 0, deadline;
-	double *t_pub = NULL, *lat = NULL;
-	char uuid[ENVELOPE_UUID_LEN + 1], queue[64], *cause = NULL;
-	struct bench bn;
-	struct broker *pub = NULL;
-	pthread_condattr_t ca;
-	pthread_t thr;
-	int ch, ret = 0, started = 0, tty = isatty(STDERR_FILENO);
-	size_t missing, done_seen;
+	int ch;
 
+	pa->n = 1000;
+	pa->window = 200;
+	pa->customers = 50;
+	pa->rate = 0;
+	pa->timeout = 120;
 	optind = 0;
+	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
-			if (opt_count("orders", optarg, 10000000, &n) != 0)
-				return EX_USAGE;
+			if (opt_count("orders", optarg, 10000000, &pa->n) != 0)
+				return -1;
 			break;
 		case 'w':
-			if (opt_count("window", optarg, 10000, &window) != 0)
-				return EX_USAGE;
+			if (opt_count("window", optarg, 10000, &pa->window) != 0)
+				return -1;
 			break;
 		case 'k':
-			if (opt_count("customers", optarg, 100000, &customers) != 0)
-				return EX_USAGE;
+			if (opt_count("customers", optarg, 100000, &pa->customers) != 0)
+				return -1;
 			break;
 		case 'r':
-			if (opt_real("rate", optarg, &rate) != 0)
-				return EX_USAGE;
+			if (opt_real("rate", optarg, &pa->rate) != 0)
+				return -1;
 			break;
 		case 't':
-			if (opt_real("timeout", optarg, &timeout) != 0)
-				return EX_USAGE;
-			if (timeout <= 0) {
+			if (opt_real("timeout", optarg, &pa->timeout) != 0)
+				return -1;
+			if (pa->timeout <= 0) {
 				cli_err("bench: --timeout must be a positive number of seconds");
-				return EX_USAGE;
+				return -1;
 			}
 			break;
 		default:
+			cli_err("bench: unknown option or missing value: '%s'", argv[optind - 1]);
 			usage_err();
-			return EX_USAGE;
+			return -1;
 		}
 	}
 	if (optind != argc) {
 		usage_err();
-		return EX_USAGE;
+		return -1;
 	}
 	/* with a rate, a window spans at most about a second of publishing */
-	if (rate > 0 && (double)window > rate)
-		window = rate < 1 ? 1 : (size_t)rate;
+	if (pa->rate > 0 && (double)pa->window > pa->rate)
+		pa->window = pa->rate < 1 ? 1 : (size_t)pa->rate;
+	return 0;
+}
 
-	memset(&bn, 0, sizeof(bn));
-	bn.n = n;
+int
+cmd_bench(struct cli *c, int argc, char **argv)
+{
+	struct params pa;
+	struct figures f;
+	struct bench bn;
+	struct broker *pub = NULL;
+	pthread_condattr_t ca;
+	pthread_t thr;
+	char uuid[ENVELOPE_UUID_LEN + 1], queue[64];
+	double *t_pub, t_pub_end = 0;
+	size_t published = 0;
+	int ret, started = 0;
+
+	if (parse_args(argc, argv, &pa) != 0)
+		return EX_USAGE;
 	envelope_new_uuid(uuid);
-	snprintf(bn.prefix, sizeof(bn.prefix), "bench-%.8s-", uuid);
-	snprintf(queue, sizeof(queue), "chorus.bench.%.8s", uuid);
-	bn.t_done = xcalloc(n, sizeof(*bn.t_done));
-	bn.outcome = xcalloc(n, sizeof(*bn.outcome));
-	t_pub = xcalloc(n, sizeof(*t_pub));
+	snprintf(pa.run, sizeof(pa.run), "%.8s", uuid);
+	snprintf(queue, sizeof(queue), "chorus.bench.%s", pa.run);
+	memset(&bn, 0, sizeof(bn));
+	for (int s = 0; s < SVC__COUNT; s++)
+		bn.before[s] = bn.after[s] = -1;
+	bn.n = pa.n;
+	snprintf(bn.prefix, sizeof(bn.prefix), "bench-%s-", pa.run);
+	bn.t_done = xcalloc(pa.n, sizeof(*bn.t_done));
+	bn.outcome = xcalloc(pa.n, sizeof(*bn.outcome));
+	t_pub = xcalloc(pa.n, sizeof(*t_pub));
 	pthread_mutex_init(&bn.mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -606,177 +843,54 @@ cmd_bench(struct cli *c, int argc, char **argv)
 	pthread_condattr_destroy(&ca);
 	atomic_init(&bn.stop, 0);
 
-	if ((ret = set_fixtures(c, n, customers)) != 0)
+	if ((ret = set_fixtures(c, pa.n, pa.customers)) != 0)
 		goto out;
-
 	/* the outcome listener is in place before the first order goes out */
-	if (declare_private_queue(c, queue, &cause) != 0) {
-		cli_err("bench: %s", cause);
-		ret = EX_UNAVAILABLE;
+	if ((ret = listen_outcomes(c, &bn, queue)) != 0)
 		goto out;
-	}
-	if ((bn.b = cli_broker(c, 0)) == NULL) {
-		ret = EX_UNAVAILABLE;
-		goto out;
-	}
-	if (broker_bind(bn.b, queue, event_type_exchange(EV_ORDER_CONFIRMED),
-	    event_type_routing_key(EV_ORDER_CONFIRMED), &cause) != 0 ||
-	    broker_bind(bn.b, queue, event_type_exchange(EV_ORDER_CANCELLED),
-	    event_type_routing_key(EV_ORDER_CANCELLED), &cause) != 0 ||
-	    broker_consume(bn.b, queue, BENCH_PREFETCH, &cause) != 0) {
-		cli_err("bench: %s", cause);
-		ret = EX_UNAVAILABLE;
-		goto out;
-	}
 	if (pthread_create(&thr, NULL, consumer_main, &bn) != 0) {
 		cli_err("bench: cannot start the consumer thread");
 		ret = EX_OSERR;
 		goto out;
 	}
 	started = 1;
-
 	if ((pub = cli_broker(c, 1)) == NULL) {
 		ret = EX_UNAVAILABLE;
 		goto out;
 	}
 	if (!c->quiet && !c->json)
-		fprintf(stderr, "bench %.8s: publishing %zu orders (window %zu, rate %s)...\n",
-		    uuid, n, window, rate > 0 ? "limited" : "unlimited");
-	ret = publish_orders(c, pub, &bn, customers, window, rate, t_pub, &published, &t_pub_end);
+		fprintf(stderr, "bench %s: publishing %zu orders...\n", pa.run, pa.n);
+	ret = publish_orders(c, pub, &bn, pa.customers, pa.window, pa.rate, t_pub, &published,
+	    &t_pub_end);
 	broker_close(pub);
 	pub = NULL;
-	if (ret != 0 && published == 0)
-		goto out;
-	first_pub = t_pub[0];
-
-	/* wait for the outcomes, at most --timeout after the last publish */
-	deadline = t_pub_end + timeout;
-	pthread_mutex_lock(&bn.mu);
-	{
-		double next_note = mono_s() + 5;
-
-		while (bn.done < published && !bn.failed) {
-			double now = mono_s(), until = deadline < next_note ? deadline : next_note;
-			struct timespec ts;
-
-			if (now >= deadline)
-				break;
-			if (now >= next_note) {
-				if (tty && !c->quiet && !c->json)
-					fprintf(stderr, "bench %.8s: %zu of %zu finished\n", uuid,
-					    bn.done, published);
-				next_note = now + 5;
-				continue;
-			}
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += (time_t)(until - now);
-			ts.tv_nsec += (long)(((until - now) - (double)(time_t)(until - now)) * 1e9);
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&bn.cv, &bn.mu, &ts);
-		}
-	}
-	pthread_mutex_unlock(&bn.mu);
-
+	/* outcomes: at most --timeout after the last publish */
+	if (published > 0)
+		wait_outcomes(&bn, published, t_pub_end + pa.timeout, pa.run,
+		    isatty(STDERR_FILENO) && !c->quiet && !c->json);
 out:
 	if (started) {
+		char *cause = NULL;
+
 		atomic_store(&bn.stop, 1);
 		pthread_join(thr, NULL);
+		if (bn.cause == NULL && backlog(bn.b, bn.after, &cause) < 0) {
+			for (int s = 0; s < SVC__COUNT; s++)
+				bn.after[s] = -1;
+			free(cause);
+		}
 	}
 	broker_close(pub);
 	broker_close(bn.b);	/* the auto-delete queue goes with its consumer */
-	free(cause);
-	if (started && published > 0) {
-		struct json_object *o, *lo, *ro;
-		double elapsed, pub_s = t_pub_end - first_pub;
-		double p50, p90, p99, mx, mean = 0;
-
-		lat = xcalloc(published, sizeof(*lat));
-		for (size_t i = 0; i < published; i++) {
-			if (bn.outcome[i] == OUT_NONE)
-				continue;
-			lat[nlat++] = (bn.t_done[i] - t_pub[i]) * 1000.0;
-			mean += lat[nlat - 1];
-			if (bn.t_done[i] > last_done)
-				last_done = bn.t_done[i];
-		}
-		qsort(lat, nlat, sizeof(*lat), cmp_double);
-		mean = nlat ? mean / (double)nlat : 0;
-		p50 = percentile(lat, nlat, 50);
-		p90 = percentile(lat, nlat, 90);
-		p99 = percentile(lat, nlat, 99);
-		mx = nlat ? lat[nlat - 1] : 0;
-		done_seen = bn.confirmed + bn.cancelled;
-		missing = n - done_seen;
-		elapsed = done_seen ? last_done - first_pub : 0;
-		if (c->json) {
-			o = json_object_new_object();
-			json_object_object_add(o, "run_id", json_object_new_string_len(uuid, 8));
-			json_object_object_add(o, "orders", json_object_new_int64((int64_t)n));
-			json_object_object_add(o, "published", json_object_new_int64((int64_t)published));
-			json_object_object_add(o, "confirmed", json_object_new_int64((int64_t)bn.confirmed));
-			json_object_object_add(o, "cancelled", json_object_new_int64((int64_t)bn.cancelled));
-			json_object_object_add(o, "missing", json_object_new_int64((int64_t)missing));
-			ro = json_object_new_object();
-			for (size_t i = 0; i < BENCH_MAX_REASONS && bn.reasons[i].n; i++)
-				json_object_object_add(ro, bn.reasons[i].reason,
-				    json_object_new_int64((int64_t)bn.reasons[i].n));
-			if (bn.other_reasons)
-				json_object_object_add(ro, "(other)",
-				    json_object_new_int64((int64_t)bn.other_reasons));
-			json_object_object_add(o, "cancel_reasons", ro);
-			json_object_object_add(o, "duplicates", json_object_new_int64((int64_t)bn.duplicates));
-			json_object_object_add(o, "conflicts", json_object_new_int64((int64_t)bn.conflicts));
-			json_object_object_add(o, "elapsed_s", jreal(elapsed, 3));
-			json_object_object_add(o, "sagas_per_s",
-			    jreal(elapsed > 0 ? (double)done_seen / elapsed : 0, 1));
-			json_object_object_add(o, "publish_s", jreal(pub_s, 3));
-			json_object_object_add(o, "publish_per_s",
-			    jreal(pub_s > 0 ? (double)published / pub_s : 0, 1));
-			lo = json_object_new_object();
-			json_object_object_add(lo, "p50", jreal(p50, 3));
-			json_object_object_add(lo, "p90", jreal(p90, 3));
-			json_object_object_add(lo, "p99", jreal(p99, 3));
-			json_object_object_add(lo, "max", jreal(mx, 3));
-			json_object_object_add(lo, "mean", jreal(mean, 3));
-			json_object_object_add(o, "latency_ms", lo);
-			json_object_object_add(o, "window", json_object_new_int64((int64_t)window));
-			json_object_object_add(o, "rate", jreal(rate, 3));
-			json_object_object_add(o, "customers", json_object_new_int64((int64_t)customers));
-			cli_print_json(o);
-		} else if (!c->quiet || missing > 0) {
-			printf("bench %.8s: %zu orders (%s x%d, %d cents %s each; %zu customers; "
-			    "window %zu; rate %s)\n", uuid, n, BENCH_SKU, BENCH_QTY, BENCH_TOTAL,
-			    c->cfg.currency, customers, window, rate > 0 ? "limited" : "unlimited");
-			if (rate > 0)
-				printf("  rate limit     %.1f orders/s\n", rate);
-			printf("  finished       %zu of %zu: confirmed %zu, cancelled %zu, missing %zu\n",
-			    done_seen, n, bn.confirmed, bn.cancelled, missing);
-			if (bn.cancelled > 0) {
-				printf("  cancelled by   ");
-				for (size_t i = 0; i < BENCH_MAX_REASONS && bn.reasons[i].n; i++)
-					printf("%s%s %zu", i ? ", " : "", bn.reasons[i].reason,
-					    bn.reasons[i].n);
-				if (bn.other_reasons)
-					printf(", other %zu", bn.other_reasons);
-				printf("\n");
-			}
-			if (bn.duplicates || bn.conflicts)
-				printf("  odd outcomes   %zu duplicates, %zu conflicting "
-				    "(confirmed and cancelled)\n", bn.duplicates, bn.conflicts);
-			printf("  elapsed        %.3f s (first publish -> last outcome)\n", elapsed);
-			printf("  throughput     %.1f sagas/s\n",
-			    elapsed > 0 ? (double)done_seen / elapsed : 0);
-			printf("  publish        %zu in %.3f s (%.0f orders/s, confirmed)\n", published,
-			    pub_s, pub_s > 0 ? (double)published / pub_s : 0);
-			printf("  latency ms     p50 %.1f  p90 %.1f  p99 %.1f  max %.1f  (mean %.1f)\n",
-			    p50, p90, p99, mx, mean);
-		}
-		if (missing > 0) {
+	if (published > 0) {
+		compute(&bn, t_pub, published, t_pub_end, &f);
+		if (c->json)
+			print_json(&pa, &bn, published, &f);
+		else if (!c->quiet || f.missing > 0)
+			print_text(c, &pa, &bn, published, &f);
+		if (f.missing > 0) {
 			cli_err("bench: %zu of %zu orders had no outcome %.0f s after the last publish%s",
-			    missing, n, timeout, done_seen == 0 ?
+			    f.missing, published, pa.timeout, f.finished == 0 ?
 			    " (are chorus-order, chorus-inventory and chorus-payment running?)" : "");
 			if (ret == 0)
 				ret = EX_TEMPFAIL;
@@ -788,7 +902,6 @@ out:
 			ret = EX_UNAVAILABLE;
 	}
 	free(bn.cause);
-	free(lat);
 	free(t_pub);
 	free(bn.t_done);
 	free(bn.outcome);

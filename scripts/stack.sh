@@ -14,8 +14,9 @@
 #           chorus_order, chorus_inventory, chorus_payment (password = role name)
 #   stop    stop both (idempotent); waits are bounded, kill is the last resort
 #   status  what runs, on which ports; exit 1 if something is down
-#   env     `export` lines to eval: eval "$(scripts/stack.sh env)"
-#   reset   stop, then delete the state directory
+#   env     `export` lines to eval: eval "$(scripts/stack.sh env)"; the AMQP URL
+#           ends in /%2F (vhost "/"): rabbitmq-c reads a bare trailing / as vhost ""
+#   reset   kill both (no clean shutdown: the data goes), delete the state directory
 #
 # Environment (defaults in brackets):
 #   CHORUS_STACK_DIR [/tmp/chorus-stack]  state, logs, sockets; under /tmp so that the
@@ -24,7 +25,7 @@
 #                     rabbitmqctl this + 30000..30010
 #   CHORUS_MGMT_PORT [15682]  management HTTP API and console
 #   CHORUS_PG_PORT   [5442]   PostgreSQL
-#   CHORUS_RABBIT_NODE [chorus@localhost]  Erlang node name
+#   CHORUS_RABBIT_NODE [chorus-<AMQP port>@localhost]  Erlang node name
 #   CHORUS_STACK_TIMEOUT [90] seconds to wait for each service to come up
 #
 # As root, RabbitMQ runs as the rabbitmq user and PostgreSQL as postgres (runuser);
@@ -36,6 +37,7 @@ set -euo pipefail
 umask 022
 
 prog=stack.sh
+self=$(readlink -f -- "$0")
 die() {
 	echo "$prog: error: $*" >&2
 	exit 1
@@ -50,7 +52,8 @@ STACK_DIR=${STACK_DIR%/}
 AMQP_PORT=${CHORUS_AMQP_PORT:-5682}
 MGMT_PORT=${CHORUS_MGMT_PORT:-15682}
 PG_PORT=${CHORUS_PG_PORT:-5442}
-RABBIT_NODE=${CHORUS_RABBIT_NODE:-chorus@localhost}
+# The default node name follows the AMQP port: two stacks never share one.
+RABBIT_NODE=${CHORUS_RABBIT_NODE:-chorus-$AMQP_PORT@localhost}
 TIMEOUT=${CHORUS_STACK_TIMEOUT:-90}
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -65,6 +68,7 @@ PG_DATA=$PG_DIR/data
 PG_LOG=$PG_DIR/postgresql.log
 MARKER_FILE=$STACK_DIR/.chorus-stack
 PORTS_FILE=$STACK_DIR/ports
+LOCK_FILE=$STACK_DIR/.stack.lock
 
 if ((EUID == 0)); then
 	RMQ_USER=rabbitmq
@@ -80,6 +84,7 @@ CTL_PORT_MIN=
 RMQ_LOG=
 RMQ_ENV=()
 AS=()
+HARD=false # stop: kill rather than shut down cleanly (reset)
 
 # --- Helpers ---------------------------------------------------------------------
 
@@ -148,9 +153,10 @@ record_ports() {
 		"$AMQP_PORT" "$MGMT_PORT" "$PG_PORT" "$RABBIT_NODE" >"$PORTS_FILE"
 }
 
-# Use the recorded ports instead of the environment's; warn where they differ.
+# Use the recorded ports instead of the environment's; warn where a CHORUS_*
+# variable asks for something else.
 load_recorded_ports() {
-	local k v requested
+	local k v env
 	[[ -r $PORTS_FILE ]] || return 0
 	while IFS='=' read -r k v; do
 		case $k in
@@ -158,9 +164,9 @@ load_recorded_ports() {
 		RABBIT_NODE) [[ $v =~ ^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+$ ]] || continue ;;
 		*) continue ;;
 		esac
-		requested=${!k}
-		if [[ $requested != "$v" ]]; then
-			say "note: the stack in $STACK_DIR uses $k=$v, not the requested $requested" >&2
+		env=CHORUS_$k
+		if [[ -n ${!env:-} && ${!env} != "$v" ]]; then
+			say "note: the stack in $STACK_DIR runs with $k=$v; $env=${!env} is ignored until it is stopped" >&2
 		fi
 		printf -v "$k" '%s' "$v"
 	done <"$PORTS_FILE"
@@ -252,9 +258,11 @@ make_stack_dirs() {
 }
 
 # Serialise start/stop/reset of one state directory (parallel CI jobs, say).
+# The servers are started with fd 9 closed: they must not keep the lock held.
 take_lock() {
-	exec 9>"$STACK_DIR/.lock"
-	flock -w "$((TIMEOUT * 2 + 60))" 9 || die "another stack.sh holds $STACK_DIR/.lock"
+	exec 9>"$LOCK_FILE"
+	flock -w "$((TIMEOUT * 2 + 60))" 9 ||
+		die "another stack.sh has held $LOCK_FILE for $((TIMEOUT * 2 + 60))s (see: fuser -v $LOCK_FILE)"
 }
 
 # Single-quote a value for the shell.
@@ -329,28 +337,35 @@ write_rabbit_config() {
 	echo '# Empty on purpose: keeps /etc/rabbitmq/rabbitmq-env.conf out.' >"$RMQ_DIR/rabbitmq-env.conf"
 }
 
-start_rabbit() {
-	local pid deadline
+# Start the node in the background unless it runs; wait_rabbit waits for it, so
+# that PostgreSQL can start meanwhile. Sets RABBIT_WAIT_FROM (SECONDS at launch).
+RABBIT_WAIT_FROM=
+launch_rabbit() {
+	local pid
+	RABBIT_WAIT_FROM=$SECONDS
 	if pid=$(rabbit_pid); then
 		if amqp_ready && mgmt_ready; then
 			say "RabbitMQ already running (node $RABBIT_NODE, pid $pid, AMQP 127.0.0.1:$AMQP_PORT)"
+			RABBIT_WAIT_FROM=
 			return 0
 		fi
 		say "RabbitMQ node pid $pid is up but not answering yet; waiting"
-	else
-		local p
-		for p in "$AMQP_PORT" "$MGMT_PORT" "$DIST_PORT"; do
-			port_open "$p" && die "port $p on 127.0.0.1 is already in use by another program; choose other ports (CHORUS_AMQP_PORT, CHORUS_MGMT_PORT; the Erlang distribution uses AMQP+20000)"
-		done
-		write_rabbit_config
-		: >"$RMQ_STARTUP_LOG"
-		chown "$RMQ_USER" "$RMQ_STARTUP_LOG"
-		# setsid: a session of its own, so it outlives this shell and its terminal.
-		as_prefix "$RMQ_USER"
-		setsid "${AS[@]}" "$(rabbit_mark)" "${RMQ_ENV[@]}" "$RABBIT_BIN/rabbitmq-server" </dev/null >>"$RMQ_STARTUP_LOG" 2>&1 &
-		say "starting RabbitMQ node $RABBIT_NODE (log $RMQ_LOG)"
+		return 0
 	fi
-	deadline=$((SECONDS + TIMEOUT))
+	write_rabbit_config
+	: >"$RMQ_STARTUP_LOG"
+	chown "$RMQ_USER" "$RMQ_STARTUP_LOG"
+	# setsid: a session of its own, so it outlives this shell and its terminal.
+	as_prefix "$RMQ_USER"
+	setsid "${AS[@]}" "$(rabbit_mark)" "${RMQ_ENV[@]}" "$RABBIT_BIN/rabbitmq-server" \
+		</dev/null >>"$RMQ_STARTUP_LOG" 2>&1 9>&- &
+	say "starting RabbitMQ node $RABBIT_NODE (log $RMQ_LOG)"
+}
+
+wait_rabbit() {
+	local deadline
+	[[ -n $RABBIT_WAIT_FROM ]] || return 0
+	deadline=$((RABBIT_WAIT_FROM + TIMEOUT))
 	until amqp_ready && mgmt_ready; do
 		if ((SECONDS >= deadline)); then
 			show_log_tail "$RMQ_STARTUP_LOG"
@@ -358,7 +373,7 @@ start_rabbit() {
 			die "RabbitMQ did not come up within ${TIMEOUT}s (AMQP 127.0.0.1:$AMQP_PORT, management 127.0.0.1:$MGMT_PORT); see $RMQ_LOG and $RMQ_STARTUP_LOG; 'scripts/stack.sh stop' cleans up"
 		fi
 		# Give the node a few seconds to exist before calling its absence a failure.
-		if ((SECONDS > deadline - TIMEOUT + 5)) && ! rabbit_pid >/dev/null; then
+		if ((SECONDS > RABBIT_WAIT_FROM + 5)) && ! rabbit_pid >/dev/null; then
 			show_log_tail "$RMQ_STARTUP_LOG" 25
 			show_log_tail "$RMQ_LOG"
 			die "RabbitMQ exited during start-up; see $RMQ_STARTUP_LOG and $RMQ_LOG"
@@ -368,25 +383,28 @@ start_rabbit() {
 	say "RabbitMQ ready: AMQP 127.0.0.1:$AMQP_PORT, management http://127.0.0.1:$MGMT_PORT/"
 }
 
+# Stop our node: rabbitmqctl stop, then SIGTERM, then SIGKILL, each bounded. For a
+# reset (HARD=true) the data is about to go, so skip to SIGKILL: rabbitmqctl stop
+# spends ~5 s in the management plugin's shutdown alone.
 stop_rabbit() {
-	local pid mark pids
+	local pid mark
 	mark=$(rabbit_mark)
-	if ! pid=$(rabbit_pid); then
-		pids=$(procs_with_env "$mark")
-		if [[ -z $pids ]]; then
-			say "RabbitMQ not running"
-			return 0
-		fi
-		pid=
+	if [[ -z $(procs_with_env "$mark") ]]; then
+		say "RabbitMQ not running"
+		return 0
 	fi
-	if [[ -n $pid ]]; then
+	if $HARD; then
+		say "killing RabbitMQ node $RABBIT_NODE (its data is deleted next)"
+		# shellcheck disable=SC2046 # one pid per word
+		signal_pids KILL $(procs_with_env "$mark")
+	elif pid=$(rabbit_pid); then
 		say "stopping RabbitMQ node $RABBIT_NODE (pid $pid)"
 		# With the pid file, rabbitmqctl stop returns once the process has exited.
 		rabbitmqctl_ours 60 stop "$RMQ_DIR/rabbitmq.pid" >/dev/null 2>&1 || true
 	fi
 	if ! wait_procs_gone "$mark" 20; then
 		say "RabbitMQ did not stop cleanly; sending SIGTERM"
-		# shellcheck disable=SC2046 # one pid per word
+		# shellcheck disable=SC2046
 		signal_pids TERM $(procs_with_env "$mark")
 		if ! wait_procs_gone "$mark" 20; then
 			say "sending SIGKILL to what is left of RabbitMQ"
@@ -485,10 +503,9 @@ start_pg() {
 		return 0
 	fi
 	[[ -s $PG_DATA/PG_VERSION ]] || init_pg
-	port_open "$PG_PORT" && die "port $PG_PORT on 127.0.0.1 is already in use by another program; choose another CHORUS_PG_PORT"
 	write_pg_config
 	say "starting PostgreSQL (log $PG_LOG)"
-	if ! run_as "$PG_USER" "$(pg_mark)" "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$TIMEOUT" -s start; then
+	if ! run_as "$PG_USER" "$(pg_mark)" "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$TIMEOUT" -s start 9>&-; then
 		show_log_tail "$PG_LOG"
 		die "PostgreSQL did not come up within ${TIMEOUT}s on 127.0.0.1:$PG_PORT; see $PG_LOG"
 	fi
@@ -504,7 +521,9 @@ stop_pg() {
 		return 0
 	fi
 	say "stopping PostgreSQL"
-	if ! pg_ctl_ours -m fast -w -t 60 -s stop; then
+	if $HARD; then
+		pg_ctl_ours -m immediate -w -t 20 -s stop || true
+	elif ! pg_ctl_ours -m fast -w -t 60 -s stop; then
 		say "PostgreSQL did not stop within 60s; trying immediate shutdown"
 		pg_ctl_ours -m immediate -w -t 20 -s stop || true
 	fi
@@ -519,6 +538,24 @@ stop_pg() {
 
 # --- Commands --------------------------------------------------------------------
 
+# Before starting anything: the ports (and node name) of whatever is not running
+# yet must be free, so that a clash fails at once, naming what to change.
+preflight() {
+	local p short
+	if ! rabbit_pid >/dev/null; then
+		for p in "$AMQP_PORT" "$MGMT_PORT" "$DIST_PORT"; do
+			port_open "$p" && die "port $p on 127.0.0.1 is already in use by another program; choose other ports (CHORUS_AMQP_PORT=$AMQP_PORT, CHORUS_MGMT_PORT=$MGMT_PORT; the Erlang distribution uses AMQP+20000)"
+		done
+		short=${RABBIT_NODE%@*}
+		if [[ $'\n'$(epmd -names 2>/dev/null || true) == *$'\n'"name $short at port"* ]]; then
+			die "an Erlang node named $short is already registered with epmd (another stack?); set CHORUS_RABBIT_NODE to another name"
+		fi
+	fi
+	if ! pg_running && port_open "$PG_PORT"; then
+		die "port $PG_PORT on 127.0.0.1 is already in use by another program; choose another CHORUS_PG_PORT"
+	fi
+}
+
 cmd_start() {
 	local t0=$SECONDS
 	check_tools
@@ -530,9 +567,11 @@ cmd_start() {
 	set_ports
 	make_stack_dirs
 	take_lock
+	preflight
 	record_ports
+	launch_rabbit
 	start_pg
-	start_rabbit
+	wait_rabbit
 	print_env >"$STACK_DIR/env"
 	say "stack up in $((SECONDS - t0))s; load its settings with: eval \"\$(scripts/stack.sh env)\" (or . $STACK_DIR/env)"
 }
@@ -593,6 +632,7 @@ cmd_env() {
 cmd_reset() {
 	check_stack_dir
 	if [[ -e $MARKER_FILE ]]; then
+		HARD=true
 		cmd_stop
 		rm -rf -- "$STACK_DIR"
 		say "deleted $STACK_DIR"
@@ -605,7 +645,7 @@ cmd_reset() {
 }
 
 usage() {
-	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
+	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$self"
 }
 
 main() {

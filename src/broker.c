@@ -93,6 +93,9 @@ broker_connect(const char *url, const char *name, int heartbeat_s, int timeout_s
 		free(copy);
 		return NULL;
 	}
+	/* rabbitmq-c reads "amqp://host/" as vhost "": the default vhost is meant */
+	if (ci.vhost == NULL || ci.vhost[0] == '\0')
+		ci.vhost = "/";
 	b = xcalloc(1, sizeof(*b));
 	b->conn = amqp_new_connection();
 	sock = amqp_tcp_socket_new(b->conn);

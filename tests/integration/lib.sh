@@ -97,17 +97,19 @@ wait_log() {
 stop_worker() {
 	local name=$1 sig=${2:-TERM} pid=${WORKER_PIDS[$1]:-} end=$((SECONDS + 40)) rc=0
 	[ -n "$pid" ] || return 0
-	kill "-$sig" "$pid" 2>/dev/null || true
-	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$SECONDS" -ge "$end" ]; then
-			log "worker $name did not exit within 40s of SIG$sig; killing"
-			kill -9 "$pid" 2>/dev/null || true
-			rc=1
-			break
-		fi
-		sleep 0.05
-	done
-	wait "$pid" 2>/dev/null || rc=$?
+	{	# stderr off: no "Killed" job notice from bash
+		kill "-$sig" "$pid" || true
+		while kill -0 "$pid"; do
+			if [ "$SECONDS" -ge "$end" ]; then
+				log "worker $name did not exit within 40s of SIG$sig; killing"
+				kill -9 "$pid" || true
+				rc=1
+				break
+			fi
+			sleep 0.05
+		done
+		wait "$pid" || rc=$?
+	} 2>/dev/null
 	unset "WORKER_PIDS[$name]" "WORKER_SVC[$name]"
 	return "$rc"
 }

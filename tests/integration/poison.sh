@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Poison messages (contract section 4): every kind, published raw straight to
+# a service's queue, goes to chorus.<service>.dead exactly once, byte for
+# byte, with its reason code in the header x-chorus-reason; the worker logs
+# one warning per poison message, stays up, and what is queued behind the
+# poison is still handled. Then dead replay (poison again: back to the dead
+# queue, same reason) and dead purge.
+. "$(dirname "$0")/lib.sh"
+
+start_all_workers
+fresh_dead_letters
+
+sku="poison-sku-$RUN"; cust="poison-cust-$RUN"
+ctl -q stock set "$sku" 10
+ctl -q account set "$cust" 10000
+ctl snapshot >"$WORK/base.json"
+
+mkdir -p "$WORK/sent"
+declare -A SENT=([order]=0 [inventory]=0 [payment]=0)
+# poison SERVICE CODE FILE: publish FILE's bytes raw to the service's queue; remember it.
+poison() {
+	local svc=$1 code=$2 file=$3 n
+	n=$(find "$WORK/sent" -name '*.body' | wc -l)
+	cp "$file" "$WORK/sent/$n.body"
+	printf '%s %s\n' "$svc" "$code" >"$WORK/sent/$n.want"
+	ctl -q publish --raw "@$file" --queue "chorus.$svc.events"
+	SENT[$svc]=$((SENT[$svc] + 1))
+}
+# body FILE TEXT: write TEXT (no newline added) to FILE.
+body() { printf '%s' "$2" >"$1"; }
+
+created='{"order_id":"p-'$RUN'","customer_id":"'$cust'","items":[{"sku":"'$sku'","quantity":1}],"total_cents":100,"currency":"EUR"}'
+B=$WORK/b
+body "$B.1" 'this is not json'
+poison order invalid_json "$B.1"
+body "$B.2" '[1,2,3]'
+poison inventory not_an_object "$B.2"
+# no id
+body "$B.3" '{"specversion":"1.0","source":"test/poison","type":"OrderCancelled","subject":"p-'$RUN'","data":{"order_id":"p-'$RUN'","reason":"test"}}'
+poison payment missing_attribute "$B.3"
+body "$B.4" "$(event OrderCreated "$(uuid)" "$created" | sed 's/"specversion":"1.0"/"specversion":"2.0"/')"
+poison order bad_attribute "$B.4"
+body "$B.5" "$(event OrderCreated "not-a-uuid-$RUN" "$created")"
+poison inventory bad_attribute "$B.5"
+body "$B.6" "$(event OrderShipped "$(uuid)" '{"order_id":"p-'$RUN'"}')"
+poison payment unknown_type "$B.6"
+body "$B.7" "$(event PaymentCompleted "$(uuid)" '{"order_id":"p-'$RUN'","payment_id":"pay-'$RUN'","customer_id":"'$cust'","amount_cents":100,"currency":"EUR"}')"
+poison inventory unexpected_type "$B.7"
+body "$B.8" "$(event OrderCreated "$(uuid)" "$created" | sed 's/"subject":"p-[^"]*"/"subject":"other-'$RUN'"/')"
+poison order subject_mismatch "$B.8"
+body "$B.9" "$(event OrderCreated "$(uuid)" '{"order_id":"p-'$RUN'","items":[{"sku":"'$sku'","quantity":1}],"total_cents":100,"currency":"EUR"}')"
+poison inventory missing_field "$B.9"
+body "$B.10" "$(event OrderCreated "$(uuid)" "${created/\"quantity\":1/\"quantity\":0}")"
+poison order bad_field "$B.10"
+body "$B.11" "$(event InventoryReserved "$(uuid)" '{"order_id":"p-'$RUN'","reservation_id":"r-'$RUN'","customer_id":"'$cust'","items":[{"sku":"'$sku'","quantity":1}],"total_cents":100,"currency":"eur"}')"
+poison payment bad_field "$B.11"
+# valid in every other way, over 64 KiB
+body "$B.12" "$(event OrderCreated "$(uuid)" "${created%\}},\"pad\":\"$(head -c 70000 /dev/zero | tr '\0' x)\"}")"
+poison order too_large "$B.12"
+# invalid UTF-8: a lone 0xff byte inside a string
+printf '{"specversion":"1.0","id":"%s","source":"test/poison","type":"OrderCreated","subject":"p-%s","data":{"order_id":"p-%s","customer_id":"c\xff","items":[{"sku":"s","quantity":1}],"total_cents":1,"currency":"EUR"}}' \
+	"$(uuid)" "$RUN" "$RUN" >"$B.13"
+poison inventory invalid_json "$B.13"
+
+expect "body over 64 KiB is over 64 KiB" "$(($(stat -c %s "$B.12") > 65536))" "1"
+
+# right behind the poison: a valid order goes through
+ctl -q order place --id "after-$RUN" --customer "$cust" --item "$sku:1" --total 100
+ctl -q order wait "after-$RUN" --timeout 30
+expect "an order placed behind the poison completes" "$(order_status "after-$RUN")" "CONFIRMED"
+
+dead_at_least() { [ "$(dead_count "$1")" -ge "$2" ]; }
+for s in order inventory payment; do
+	wait_until "${SENT[$s]} dead letters in chorus.$s.dead" 30 dead_at_least "$s" "${SENT[$s]}"
+done
+wait_drained 60
+for s in order inventory payment; do
+	expect "chorus.$s.dead holds exactly the ${SENT[$s]} poison messages sent to $s" "$(dead_count "$s")" "${SENT[$s]}"
+	ctl --json dead show "$s" --limit 100 >"$WORK/dead-$s.json"
+done
+
+# match each sent body with exactly one dead letter of its service, byte for byte
+python3 - "$WORK" <<'EOF' >"$WORK/match.txt"
+import glob, json, os, sys
+work = sys.argv[1]
+dead = {}
+for svc in ("order", "inventory", "payment"):
+    raw = open(os.path.join(work, "dead-%s.json" % svc), "rb").read()
+    # bodies may hold invalid UTF-8: keep the bytes through surrogateescape
+    dead[svc] = json.loads(raw.decode("utf-8", "surrogateescape"))
+for f in sorted(glob.glob(os.path.join(work, "sent", "*.body")), key=lambda p: int(os.path.basename(p)[:-5])):
+    body = open(f, "rb").read()
+    svc, code = open(f[:-5] + ".want").read().split()
+    hits = [d for d in dead[svc] if d["body"].encode("utf-8", "surrogateescape") == body]
+    reasons = sorted(set((d.get("headers") or {}).get("x-chorus-reason", "") for d in hits))
+    ok = len(hits) == 1 and all(r.split(":")[0] == code for r in reasons)
+    print("%s %s %s %d %s" % ("ok" if ok else "bad", svc, code, len(hits), reasons[0] if reasons else "-"))
+EOF
+while read -r verdict svc code hits reason; do
+	expect "$svc: $code dead-lettered once, same bytes, reason ${reason%%:*}" "$verdict $hits" "ok 1"
+done <"$WORK/match.txt"
+expect "every poison message matched" "$(wc -l <"$WORK/match.txt")" "13"
+expect "dead letters carry x-chorus-service and the original routing" \
+	"$(python3 -c '
+import json,sys
+d=json.loads(open(sys.argv[1],"rb").read().decode("utf-8","surrogateescape"))
+print(all(m["headers"].get("x-chorus-service")=="order" and m["headers"].get("x-original-routing-key")=="chorus.order.events" for m in d))' "$WORK/dead-order.json")" "True"
+
+# one warning per poison message, and the workers are still up
+for s in order inventory payment; do
+	expect "worker $s still running" "$(worker_alive "$s" && echo up)" "up"
+	if [ "$(foreign_consumers "$s")" = 0 ]; then
+		expect "worker $s logged one warning per poison message" \
+			"$(log_count "$s" 'level=warn.*poison message dead-lettered')" "${SENT[$s]}"
+	else
+		log "note: other workers consume chorus.$s.events; warnings counted up to ${SENT[$s]}"
+		expect "worker $s logged at most one warning per poison message" \
+			"$(( $(log_count "$s" 'level=warn.*poison message dead-lettered') <= SENT[$s] ))" "1"
+	fi
+done
+
+# --- replay: poison again, so back to the dead queue with the same reason ---
+s=order
+first=$(python3 -c '
+import json,sys
+d=json.loads(open(sys.argv[1],"rb").read().decode("utf-8","surrogateescape"))
+print(d[0]["headers"]["x-chorus-reason"].split(":")[0])' "$WORK/dead-$s.json")
+ctl --json dead show "$s" --limit 1 >"$WORK/replayed.json"
+warned=$(log_count "$s" 'poison message dead-lettered')
+ctl -q dead replay "$s" --limit 1
+dead_is() { [ "$(dead_count "$1")" = "$2" ]; }
+wait_until "the replayed dead letter back in chorus.$s.dead" 30 dead_is "$s" "${SENT[$s]}"
+wait_drained 60
+expect "after replay chorus.$s.dead holds as many as before" "$(dead_count "$s")" "${SENT[$s]}"
+ctl --json dead show "$s" --limit 100 >"$WORK/dead-$s-2.json"
+expect "the replayed message is dead-lettered again, same bytes, same reason ($first)" "$(python3 -c '
+import json,sys
+ld=lambda p: json.loads(open(p,"rb").read().decode("utf-8","surrogateescape"))
+r=ld(sys.argv[1])[0]; d=ld(sys.argv[2])
+hits=[m for m in d if m["body"]==r["body"]]
+print(len(hits), hits[0]["headers"]["x-chorus-reason"].split(":")[0] if hits else "-")' "$WORK/replayed.json" "$WORK/dead-$s-2.json")" "1 $first"
+if [ "$(foreign_consumers "$s")" = 0 ]; then
+	expect "one more warning for the replayed poison" "$(log_count "$s" 'poison message dead-lettered')" "$((warned + 1))"
+fi
+
+# --- purge ------------------------------------------------------------------
+for s in order inventory payment; do
+	ctl -q dead purge "$s"
+	expect "dead purge $s empties chorus.$s.dead" "$(dead_count "$s")" "0"
+done
+
+quiet_and_check "$WORK/base.json"
+finish
