@@ -71,6 +71,12 @@ static const struct conf_key conf_keys[] = {
 	  "10", "seconds a connection to RabbitMQ or PostgreSQL may take" },
 	{ "shutdown_timeout", K_LONG, OFF(shutdown_timeout_s), 1, 3600,
 	  "30", "seconds a worker may take to drain after SIGTERM" },
+	{ "order.health_listen", K_STRING, OFF(health_listen[SVC_ORDER]), 0, 0,
+	  "127.0.0.1:9101", "address:port of the order worker's health and metrics endpoint, or off" },
+	{ "inventory.health_listen", K_STRING, OFF(health_listen[SVC_INVENTORY]), 0, 0,
+	  "127.0.0.1:9102", "address:port of the inventory worker's health and metrics endpoint, or off" },
+	{ "payment.health_listen", K_STRING, OFF(health_listen[SVC_PAYMENT]), 0, 0,
+	  "127.0.0.1:9103", "address:port of the payment worker's health and metrics endpoint, or off" },
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -318,6 +324,31 @@ const char *
 conf_key_default(size_t i)
 {
 	return i < NKEYS ? conf_keys[i].def : NULL;
+}
+
+int
+conf_key_secret(size_t i)
+{
+	/* URLs may carry passwords */
+	return i < NKEYS && strstr(conf_keys[i].name, "_url") != NULL;
+}
+
+char *
+conf_key_value(const struct conf *cfg, size_t i)
+{
+	const char *base = (const char *)cfg + conf_keys[i].offset;
+
+	switch (conf_keys[i].kind) {
+	case K_STRING:
+		return xstrdup(*(char *const *)base ? *(char *const *)base : "");
+	case K_LONG:
+		return xasprintf("%ld", *(const long *)base);
+	case K_LOGLEVEL:
+		return xstrdup(log_level_name((enum log_level)*(const int *)base));
+	case K_CURRENCY:
+		return xstrdup(base);
+	}
+	return xstrdup("");
 }
 
 const char *

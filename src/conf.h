@@ -27,6 +27,7 @@ struct conf {
 	long heartbeat_s;
 	long connect_timeout_s;
 	long shutdown_timeout_s;
+	char *health_listen[SVC__COUNT];	/* "host:port" or "off" */
 };
 
 /* Fill cfg with the built-in defaults. */
@@ -50,6 +51,10 @@ size_t conf_key_count(void);
 const char *conf_key_name(size_t i);
 const char *conf_key_help(size_t i);
 const char *conf_key_default(size_t i);
+/* true when key i holds a secret (its value is masked when shown). */
+int conf_key_secret(size_t i);
+/* The value of key i in cfg as text (malloc'ed). */
+char *conf_key_value(const struct conf *cfg, size_t i);
 /* The default config file path. */
 const char *conf_default_path(void);
 

@@ -18,7 +18,6 @@
 
 #define DEAD_CONFIRM_TIMEOUT_MS 30000
 #define WAIT_FIRST_MS 250		/* how long to wait for a batch's first delivery */
-#define STATUS_EVERY_MS 2000
 
 enum outcome { OUT_OK, OUT_DUP, OUT_POISON, OUT_FAIL };
 
@@ -44,15 +43,6 @@ handler_emit(struct handler_ctx *h, struct event *ev, const struct event *cause)
 		return -1;
 	h->emitted++;
 	return 0;
-}
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void
@@ -306,8 +296,7 @@ process(struct consumer *c, size_t n)
 
 int
 consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay *relay,
-    volatile sig_atomic_t *stop, void (*on_ready)(void),
-    void (*on_status)(const struct consumer_stats *st, int connected))
+    volatile sig_atomic_t *stop, const struct consumer_hooks *hooks)
 {
 	struct consumer c = { 0 };
 	struct backoff bo = { 200, 15000, 50 };
@@ -325,7 +314,6 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 
 	while (!*stop) {
 		char *cause = NULL;
-		uint64_t next_status = 0;
 
 		if (connect_all(&c, &cause) != 0) {
 			uint32_t d = backoff_delay_ms(&bo, attempt++, backoff_random());
@@ -333,26 +321,22 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 			log_warn("msg=\"cannot connect, retrying\" retry_in_ms=%u error=\"%s\"", d, cause);
 			free(cause);
 			disconnect(&c);
-			if (on_status)
-				on_status(&c.st, 0);
+			hooks->tick(&c.st, 0);
 			backoff_sleep(d, (volatile int *)stop);
 			continue;
 		}
 		attempt = 0;
 		log_info("msg=\"consuming\" queue=%s prefetch=%ld batch_size=%ld",
 		    topology_queue(ops->svc), cfg->prefetch, cfg->batch_size);
-		if (!ready_said && on_ready) {
-			on_ready();
+		if (!ready_said) {
+			hooks->ready();
 			ready_said = 1;
 		}
 		while (!*stop) {
 			size_t n = 0;
 			int r;
 
-			if (on_status && mono_ms() >= next_status) {
-				on_status(&c.st, 1);
-				next_status = mono_ms() + STATUS_EVERY_MS;
-			}
+			hooks->tick(&c.st, 1);
 			r = broker_next(c.in, WAIT_FIRST_MS, &c.d[0], &cause);
 			if (r == 0) {
 				if (broker_poll(c.dead, &cause) != 0)
@@ -383,8 +367,7 @@ lost:
 		free(cause);
 reconnect:
 		disconnect(&c);
-		if (on_status)
-			on_status(&c.st, 0);
+		hooks->tick(&c.st, 0);
 		backoff_sleep(backoff_delay_ms(&bo, attempt++, backoff_random()), (volatile int *)stop);
 	}
 	/* stopping: nothing is in flight here (batches settle before the loop checks stop) */

@@ -23,13 +23,15 @@ struct consumer_stats {
 	unsigned long rollbacks;	/* transient failures: batch rolled back and redelivered */
 };
 
-/*
- * Consume until *stop is set. on_ready is called once connected and
- * consuming (sd_notify READY=1), on_status now and then with counters.
- * Reconnects by itself. Returns 0 when stopped.
- */
+/* What the consumer tells its worker. */
+struct consumer_hooks {
+	void (*ready)(void);	/* once: connected and consuming (sd_notify READY=1) */
+	/* now and then (every loop turn, at most WAIT_FIRST_MS apart): counters, connection */
+	void (*tick)(const struct consumer_stats *st, int connected);
+};
+
+/* Consume until *stop is set; reconnects by itself. Returns 0 when stopped. */
 int consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay *relay,
-    volatile sig_atomic_t *stop, void (*on_ready)(void),
-    void (*on_status)(const struct consumer_stats *st, int connected));
+    volatile sig_atomic_t *stop, const struct consumer_hooks *hooks);
 
 #endif

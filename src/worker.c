@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <amqp.h>
@@ -37,7 +38,14 @@
 #include "xmalloc.h"
 
 static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t reload_flag;
 static struct relay *the_relay;
+static uint64_t watchdog_ms;		/* 0: systemd watches nothing */
+static int reload_argc;
+static char **reload_argv;
+static struct conf *live_conf;
+
+static int load_conf(int argc, char **argv, struct conf *cfg, int *check_only);
 
 /* sd_notify, compiled away without libsystemd so call sites need no #ifdef. */
 static void
@@ -59,10 +67,26 @@ notify(const char *fmt, ...)
 #endif
 }
 
+/* The watchdog interval systemd asked for (WATCHDOG_USEC), in ms; 0 when none. */
+static uint64_t
+watchdog_interval_ms(void)
+{
+#ifdef HAVE_SYSTEMD
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) > 0)
+		return usec / 1000;
+#endif
+	return 0;
+}
+
 static void
 on_signal(int sig)
 {
-	(void)sig;
+	if (sig == SIGHUP) {
+		reload_flag = 1;
+		return;
+	}
 	if (stop_flag)
 		_exit(EX_SOFTWARE);	/* second signal: exit at once */
 	stop_flag = 1;
@@ -75,12 +99,67 @@ on_ready(void)
 	log_info("msg=\"ready\"");
 }
 
+/*
+ * SIGHUP: read the configuration again. The log level applies at once; the
+ * other keys need a restart (connections, queues and pools are built from
+ * them), which the log says when they changed.
+ */
 static void
-on_status(const struct consumer_stats *st, int connected)
+reload(void)
 {
-	notify("STATUS=%s consumed=%lu duplicates=%lu dead_lettered=%lu published=%lu",
-	    connected ? "consuming" : "reconnecting", st->consumed, st->duplicates, st->dead,
-	    the_relay ? relay_published(the_relay) : 0UL);
+	struct conf fresh;
+	int check_only = 0;
+
+	notify("RELOADING=1");
+	conf_defaults(&fresh);
+	if (load_conf(reload_argc, reload_argv, &fresh, &check_only) != 0) {
+		log_error("msg=\"reload refused: configuration invalid, keeping the running one\"");
+	} else {
+		if (fresh.log_level != live_conf->log_level) {
+			log_set_level((enum log_level)fresh.log_level);
+			live_conf->log_level = fresh.log_level;
+		}
+		log_info("msg=\"configuration reloaded\" log_level=%s",
+		    log_level_name((enum log_level)fresh.log_level));
+	}
+	conf_free(&fresh);
+	notify("READY=1");
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Called from the consumer loop at least every quarter second: the
+ * watchdog ping (half the interval systemd asked for, so a stuck loop is
+ * caught), the STATUS= line, and a pending reload.
+ */
+static void
+on_tick(const struct consumer_stats *st, int connected)
+{
+	static uint64_t next_status, next_watchdog;
+	uint64_t now = mono_ms();
+
+	if (watchdog_ms > 0 && now >= next_watchdog) {
+		notify("WATCHDOG=1");
+		next_watchdog = now + watchdog_ms / 2;
+	}
+	if (now >= next_status) {
+		notify("STATUS=%s consumed=%lu duplicates=%lu dead_lettered=%lu rollbacks=%lu published=%lu",
+		    connected ? "consuming" : "reconnecting", st->consumed, st->duplicates, st->dead,
+		    st->rollbacks, the_relay ? relay_published(the_relay) : 0UL);
+		next_status = now + 2000;
+	}
+	if (reload_flag) {
+		reload_flag = 0;
+		reload();
+	}
 }
 
 static void
@@ -123,6 +202,7 @@ load_conf(int argc, char **argv, struct conf *cfg, int *check_only)
 	char *cause = NULL;
 	int ch, ret = EX_USAGE;
 
+	optind = 0;	/* GNU getopt: scan from argv[1] again (a reload parses twice) */
 	while ((ch = getopt_long(argc, argv, "c:o:Vh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -183,6 +263,9 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 
 	/* 1. configuration */
 	conf_defaults(&cfg);
+	reload_argc = argc;
+	reload_argv = argv;
+	live_conf = &cfg;
 	r = load_conf(argc, argv, &cfg, &check_only);
 	if (r != 0) {
 		conf_free(&cfg);
@@ -201,6 +284,8 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	watchdog_ms = watchdog_interval_ms();
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	log_info("msg=\"starting\" version=%s pid=%ld librabbitmq=%s json-c=%s libpq=%d "
@@ -215,7 +300,11 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	}
 
 	/* 4. consume until told to stop */
-	consumer_run(&cfg, ops, the_relay, &stop_flag, on_ready, on_status);
+	{
+		static const struct consumer_hooks hooks = { on_ready, on_tick };
+
+		consumer_run(&cfg, ops, the_relay, &stop_flag, &hooks);
+	}
 
 	notify("STOPPING=1\nSTATUS=draining the outbox");
 	log_info("msg=\"stopping: publishing what is pending\"");

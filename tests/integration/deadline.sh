@@ -67,8 +67,9 @@ expect "in-time order still CONFIRMED, never cancelled" \
 
 # --- payment back: InventoryReserved, then OrderCancelled --------------------------
 if [ "$silence" = stopped ]; then
-	expect "the payment queue holds InventoryReserved and OrderCancelled" \
-		"$(queue_stats | awk '$1 == "chorus.payment.events" { print $2 }')" "2"
+	# (list_queues counts lag: a bounded wait for what is already there)
+	payment_ready() { [ "$(rmqctl list_queues --no-table-headers name messages_ready | awk '$1 == "chorus.payment.events" { print $2 }')" = "$1" ]; }
+	wait_until "InventoryReserved and OrderCancelled waiting in chorus.payment.events" 15 payment_ready 2
 	start_worker payment payment2
 else
 	echo "COMMIT;" >&7

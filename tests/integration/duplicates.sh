@@ -123,6 +123,7 @@ for s in order inventory payment; do
 	done < <(sql "$s" "SELECT id, routing_key FROM outbox WHERE aggregateid = '$id' ORDER BY seq")
 done
 expect "the saga's events: OrderCreated + 3 outbox events" "${#ids[@]}" "4"
+skipped=$(skipped_count "${ids[@]}")
 for ((i = 0; i <= n; i++)); do
 	read -r x rk <"$WORK/re-$i.route"
 	ctl -q publish --raw "@$WORK/re-$i.json" --exchange "$x" --routing-key "$rk"
@@ -131,9 +132,10 @@ sole=0
 sole_consumers && sole=1
 if [ "$sole" = 1 ]; then
 	# OrderCreated reaches order and inventory; OrderConfirmed inventory;
-	# InventoryReserved payment; PaymentCompleted order: 5 deliveries, all skipped
-	wait_until "5 re-published deliveries skipped as duplicates" 30 skipped_at_least 5 "${ids[@]}"
-	expect "re-published deliveries skipped as duplicates" "$(skipped_count "${ids[@]}")" "5"
+	# InventoryReserved payment; PaymentCompleted order: 5 deliveries, all
+	# skipped (the OrderCreated's earlier copies were skipped already)
+	wait_until "5 re-published deliveries skipped as duplicates" 30 skipped_at_least $((skipped + 5)) "${ids[@]}"
+	expect "re-published deliveries skipped as duplicates" "$(skipped_count "${ids[@]}")" "$((skipped + 5))"
 fi
 wait_drained 60
 dump "$id" >"$WORK/after8.txt"

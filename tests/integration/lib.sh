@@ -184,35 +184,35 @@ worker_alive() { kill -0 "${WORKER_PIDS[$1]}" 2>/dev/null; }
 # log_count NAME PATTERN: lines of a worker's log matching PATTERN (grep -E).
 log_count() { grep -cE -- "$2" "$WORK/$1.log" 2>/dev/null || true; }
 
-# queue_stats: "name ready unacked consumers" of every queue, live (rabbitmqctl
-# through scripts/stack.sh; the management API's numbers lag by seconds).
-queue_stats() {
-	bash "$CHORUS_SRCDIR/scripts/stack.sh" rabbitmqctl -q list_queues \
-		name messages_ready messages_unacknowledged consumers 2>/dev/null
-}
+# rmqctl ARGS...: rabbitmqctl against the stack's node (scripts/stack.sh).
+# list_queues' message and consumer counts of quorum queues lag by up to
+# 5 s (metrics tick); list_consumers and list_channels ask the queues and
+# channels themselves and are live.
+rmqctl() { bash "$CHORUS_SRCDIR/scripts/stack.sh" rabbitmqctl -q "$@" 2>/dev/null; }
 
 # foreign_consumers SERVICE: consumers of the service's queue that this test
 # did not start (another test's or a benchmark's workers share the stack).
 foreign_consumers() {
 	local svc=$1 mine=0 n all
-	for n in "${!WORKER_SVC[@]}"; do [ "${WORKER_SVC[$n]}" = "$svc" ] && mine=$((mine + 1)); done
-	all=$(queue_stats | awk -v q="chorus.$svc.events" '$1 == q { print $4 }')
-	[ -n "$all" ] || { echo "?"; return; }
+	for n in "${!WORKER_SVC[@]}"; do if [ "${WORKER_SVC[$n]}" = "$svc" ]; then mine=$((mine + 1)); fi; done
+	all=$(rmqctl list_consumers --no-table-headers queue_name | grep -cx "chorus\.$svc\.events" || true)
 	echo $((all - mine))
 }
 
-# wait_drained [SECONDS]: wait-quiet, then until no event queue holds a ready
-# or an unacknowledged message: every delivery so far has been handled and
-# acked (wait-quiet alone sees ready messages only, not one being handled).
+# unacked_none: no channel holds a delivered, unacknowledged message.
+unacked_none() {
+	[ "$(rmqctl list_channels --no-table-headers messages_unacknowledged | awk '{ n += $1 } END { print n + 0 }')" = 0 ]
+}
+
+# wait_drained [SECONDS]: until every delivery so far has been handled and
+# acked: wait-quiet sees ready messages only, not one being handled (a
+# duplicate being skipped leaves no other trace), so in between no channel
+# may hold an unacknowledged delivery.
 wait_drained() {
 	local secs=${1:-60}
 	ctl -q wait-quiet --timeout "$secs"
-	wait_until "event queues drained (ready and unacked)" "$secs" queues_drained
-}
-queues_drained() {
-	local busy
-	busy=$(queue_stats | awk '$1 ~ /^chorus\.(order|inventory|payment)\.events$/ && ($2 + $3) > 0' | wc -l)
-	[ "$busy" -eq 0 ]
+	wait_until "all deliveries acked" "$secs" unacked_none
+	ctl -q wait-quiet --timeout "$secs"
 }
 
 ctl -q setup >/dev/null
