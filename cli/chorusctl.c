@@ -311,6 +311,7 @@ main(int argc, char **argv)
 	}
 	ret = EX_CONFIG;
 	if (conf_load_file(&c.cfg, path ? path : conf_default_path(), path != NULL, &cause) != 0 ||
+	    conf_load_credentials(&c.cfg, &cause) != 0 ||
 	    conf_load_env(&c.cfg, &cause) != 0) {
 		cli_err("config: %s", cause);
 		goto out;

@@ -302,6 +302,90 @@ conf_load_env(struct conf *cfg, char **cause)
 	return 0;
 }
 
+/*
+ * Read one credential file whole into *out (caller frees). 0 when read, 1
+ * when it does not exist, -1 with *cause. Credentials are small: anything
+ * past CRED_MAX is refused rather than cut, since a cut URL would connect
+ * somewhere else.
+ */
+#define CRED_MAX 8192
+static int
+read_credential(const char *path, char **out, size_t *len, char **cause)
+{
+	char *buf = xmalloc(CRED_MAX + 1);
+	FILE *f;
+	size_t n;
+	int r = -1;
+
+	f = fopen(path, "r");
+	if (f == NULL) {
+		free(buf);
+		if (errno == ENOENT)
+			return 1;
+		*cause = xasprintf("credential %s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, CRED_MAX + 1, f);
+	if (ferror(f)) {
+		*cause = xasprintf("credential %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (n > CRED_MAX) {
+		*cause = xasprintf("credential %s: longer than %d bytes", path, CRED_MAX);
+		goto out;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	buf = NULL;
+	r = 0;
+out:
+	free(buf);
+	fclose(f);
+	return r;
+}
+
+int
+conf_load_credentials(struct conf *cfg, char **cause)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+
+	if (dir == NULL || *dir == '\0')
+		return 0;
+	for (size_t i = 0; i < NKEYS; i++) {
+		char *path, *v = NULL, where[PATH_MAX + 32];
+		size_t len = 0;
+		int r;
+
+		/* only secrets: the rest belongs in the file, where it can be read */
+		if (!conf_key_secret(i))
+			continue;
+		path = xasprintf("%s/%s", dir, conf_keys[i].name);
+		r = read_credential(path, &v, &len, cause);
+		if (r != 0) {
+			free(path);
+			if (r > 0)
+				continue;
+			return -1;
+		}
+		/* "echo URL > file" leaves a newline; inside the value one is an error */
+		while (len > 0 && (v[len - 1] == '\n' || v[len - 1] == '\r'))
+			v[--len] = '\0';
+		snprintf(where, sizeof(where), "credential %s", path);
+		if (strlen(v) != len || strpbrk(v, "\r\n") != NULL) {
+			*cause = xasprintf("%s: %s must be one line of text", where,
+			    conf_keys[i].name);
+			r = -1;
+		} else
+			r = set_value(cfg, &conf_keys[i], v, where, cause);
+		free(v);
+		free(path);
+		if (r != 0)
+			return -1;
+	}
+	return 0;
+}
+
 size_t
 conf_key_count(void)
 {

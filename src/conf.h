@@ -1,7 +1,8 @@
 /*
  * conf: the one configuration of every Chorus program. Values come, in
  * increasing precedence, from built-in defaults, the config file
- * (/etc/chorus/chorus.conf unless -c names another), the environment
+ * (/etc/chorus/chorus.conf unless -c names another), systemd credentials
+ * ($CREDENTIALS_DIRECTORY/<key>, secrets only), the environment
  * (CHORUS_<KEY>, dots as underscores, upper case) and command-line
  * "-o key=value" flags. A bad value is refused with a message that names the
  * key and where the value came from. The key table in config.c is the single
@@ -42,6 +43,13 @@ void conf_free(struct conf *cfg);
 int conf_load_file(struct conf *cfg, const char *path, int required, char **cause);
 /* Apply CHORUS_* environment variables. Returns 0, or -1 with *cause. */
 int conf_load_env(struct conf *cfg, char **cause);
+/*
+ * Apply systemd credentials: when $CREDENTIALS_DIRECTORY is set, each secret
+ * key (a name containing "_url") whose file exists there under the key's name
+ * takes that file's content, trailing newlines removed. Goes between the file
+ * and the environment. Returns 0, or -1 with *cause (caller frees).
+ */
+int conf_load_credentials(struct conf *cfg, char **cause);
 /* Set one key from "where" (used in messages). Returns 0, or -1 with *cause. */
 int conf_set(struct conf *cfg, const char *key, const char *value, const char *where, char **cause);
 /* Apply a "key=value" argument. Returns 0, or -1 with *cause. */

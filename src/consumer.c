@@ -13,6 +13,7 @@
 #include "consumer.h"
 #include "inbox.h"
 #include "log.h"
+#include "metrics.h"
 #include "topology.h"
 #include "xmalloc.h"
 
@@ -32,6 +33,8 @@ struct consumer {
 	enum outcome *out;
 	char (*why)[ENVELOPE_WHY_MAX];
 	struct event *ev;	/* one scratch event (large: items) */
+	enum event_type *etype;	/* type of each delivery of the batch (EV_UNKNOWN: poison) */
+	struct metrics_batch mb;
 	struct consumer_stats st;
 	unsigned transient_attempt;
 };
@@ -42,12 +45,24 @@ handler_emit(struct handler_ctx *h, struct event *ev, const struct event *cause)
 	if (outbox_put(h->db, h->svc, ev, cause) != 0)
 		return -1;
 	h->emitted++;
+	if (h->mb != NULL)
+		metrics_batch_emit(h->mb, ev->type, ev->reason);
 	return 0;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void
 disconnect(struct consumer *c)
 {
+	metrics_connected(0, -1);
 	broker_close(c->in);
 	broker_close(c->dead);
 	db_close(c->db);
@@ -78,19 +93,25 @@ connect_all(struct consumer *c, char **cause)
 	    (int)cfg->connect_timeout_s, cause);
 	if (c->dead == NULL || broker_confirm_mode(c->dead, cause) != 0)
 		return -1;
-	return broker_consume(c->in, topology_queue(svc), (int)cfg->prefetch, cause);
+	if (broker_consume(c->in, topology_queue(svc), (int)cfg->prefetch, cause) != 0)
+		return -1;
+	metrics_connected(1, -1);
+	return 0;
 }
 
 /* Validate and apply one delivery in the open transaction. */
 static enum outcome
-handle_one(struct consumer *c, struct delivery *d, char *why)
+handle_one(struct consumer *c, struct delivery *d, char *why, enum event_type *etype)
 {
-	struct handler_ctx h = { c->db, c->cfg, c->ops->svc, 0 };
+	struct handler_ctx h = { c->db, c->cfg, c->ops->svc, 0, &c->mb };
 	struct event *ev = c->ev;
+	double t0 = now_s();
 	int r;
 
+	*etype = EV_UNKNOWN;
 	if (envelope_parse(d->body, d->len, ev, why, ENVELOPE_WHY_MAX) != 0)
 		return OUT_POISON;
+	*etype = ev->type;
 	if (!service_consumes(c->ops->svc, ev->type)) {
 		snprintf(why, ENVELOPE_WHY_MAX, "unexpected_type: %s is not consumed by %s",
 		    event_type_name(ev->type), service_name(c->ops->svc));
@@ -106,6 +127,7 @@ handle_one(struct consumer *c, struct delivery *d, char *why)
 	}
 	if (c->ops->handle(&h, ev) != 0)
 		return OUT_FAIL;
+	metrics_handler_seconds(now_s() - t0);
 	log_debug("msg=\"event handled\" event_id=%s type=%s order_id=%s trace_id=%.32s emitted=%d",
 	    ev->id, event_type_name(ev->type), ev->order_id,
 	    ev->traceparent[0] ? ev->traceparent + 3 : "-", h.emitted);
@@ -197,19 +219,22 @@ run_batch(struct consumer *c, size_t from, size_t n)
 {
 	char *cause = NULL;
 	int emitted_any = 0;
+	double t0 = now_s();
 	size_t i;
 
+	memset(&c->mb, 0, sizeof(c->mb));
 	if (db_exec(c->db, "BEGIN") != 0)
 		goto transient;
 	for (i = from; i < from + n; i++) {
 		c->why[i][0] = '\0';
-		c->out[i] = handle_one(c, &c->d[i], c->why[i]);
+		c->out[i] = handle_one(c, &c->d[i], c->why[i], &c->etype[i]);
 		if (c->out[i] == OUT_OK)
 			emitted_any = 1;
 		if (c->out[i] == OUT_FAIL) {
 			enum db_error cls = db_last_class(c->db);
 
 			(void)db_exec(c->db, "ROLLBACK");
+			memset(&c->mb, 0, sizeof(c->mb));	/* nothing of it happened */
 			if (cls == DB_TRANSIENT)
 				goto transient;
 			if (n > 1)
@@ -223,18 +248,25 @@ run_batch(struct consumer *c, size_t from, size_t n)
 	}
 	if (db_exec(c->db, "COMMIT") != 0)
 		goto transient;
+	metrics_commit(&c->mb);
 settle:
 	if (dead_letter(c, from + n, &cause) != 0)	/* only [from, from+n) are marked poison */
 		goto broken;
-	for (i = from; i < from + n; i++) {
-		if (c->out[i] == OUT_DUP)
-			c->st.duplicates++;
-		else if (c->out[i] == OUT_POISON)
-			c->st.dead++;
-		c->out[i] = OUT_OK;	/* settled: not dead-lettered again by a later call */
-	}
 	if (broker_ack(c->in, c->d[from + n - 1].tag, 1, &cause) != 0)
 		goto broken;
+	for (i = from; i < from + n; i++) {
+		if (c->out[i] == OUT_DUP) {
+			c->st.duplicates++;
+			metrics_duplicate(c->etype[i]);
+		} else if (c->out[i] == OUT_POISON) {
+			c->st.dead++;
+			metrics_dead(c->why[i]);
+		}
+		if (c->out[i] != OUT_POISON)
+			metrics_consumed(c->etype[i], 1);
+		c->out[i] = OUT_OK;	/* settled: not dead-lettered again by a later call */
+	}
+	metrics_batch_done((unsigned)n, now_s() - t0);
 	c->st.consumed += n;
 	c->st.batches++;
 	c->transient_attempt = 0;
@@ -244,6 +276,7 @@ settle:
 
 transient:
 	c->st.rollbacks++;
+	metrics_retried((unsigned)n);
 	log_warn("msg=\"transient failure, batch rolled back and redelivered\" deliveries=%zu "
 	    "sqlstate=%s error=\"%s\"", n, db_last_sqlstate(c->db), db_last_error(c->db));
 	if (db_ok(c->db)) {
@@ -311,6 +344,7 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 	c.out = xcalloc(max, sizeof(*c.out));
 	c.why = xcalloc(max, sizeof(*c.why));
 	c.ev = xcalloc(1, sizeof(*c.ev));
+	c.etype = xcalloc(max, sizeof(*c.etype));
 
 	while (!*stop) {
 		char *cause = NULL;
@@ -378,5 +412,6 @@ reconnect:
 	free(c.out);
 	free(c.why);
 	free(c.ev);
+	free(c.etype);
 	return 0;
 }

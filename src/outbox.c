@@ -14,6 +14,7 @@
 #include "backoff.h"
 #include "broker.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "topology.h"
 #include "xmalloc.h"
@@ -193,6 +194,11 @@ relay_round(struct relay *r, struct db *db, struct broker *b)
 	if (db_exec(db, "COMMIT") != 0)
 		goto fail_db;
 	atomic_fetch_add(&r->published, (unsigned long)(n - nack));
+	for (int i = 0; i < n; i++)
+		if (st[i] == CONFIRM_ACK)
+			metrics_published(event_type_from_name(PQgetvalue(res, i, 1)), 1);
+	if (nack > 0)
+		metrics_publish_failed((unsigned)nack);
 	ret = n;
 	goto out;
 
@@ -218,6 +224,20 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Refresh the backlog gauges (pending rows, age of the oldest). */
+static void
+measure_backlog(struct db *db)
+{
+	PGresult *res = db_query(db, "relay_backlog",
+	    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+	    "FROM outbox WHERE published_at IS NULL", 0, NULL);
+
+	if (res == NULL)
+		return;
+	metrics_outbox(atol(PQgetvalue(res, 0, 0)), atof(PQgetvalue(res, 0, 1)));
+	PQclear(res);
 }
 
 /* Wait until woken, told to stop, or ms pass. */
@@ -254,7 +274,7 @@ relay_main(void *arg)
 		struct db *db = NULL;
 		struct broker *b = NULL;
 		char *cause = NULL;
-		uint64_t next_tick = 0;
+		uint64_t next_tick = 0, next_measure = 0;
 
 		db = db_connect(r->cfg->database_url[r->svc], name, (int)r->cfg->connect_timeout_s,
 		    &cause);
@@ -282,6 +302,7 @@ relay_main(void *arg)
 		}
 		attempt = 0;
 		atomic_store(&r->ready, 1);
+		metrics_connected(-1, 1);
 		log_debug("msg=\"outbox relay connected\"");
 		for (;;) {
 			int n;
@@ -296,6 +317,10 @@ relay_main(void *arg)
 			n = relay_round(r, db, b);
 			if (n < 0)
 				break;
+			if (mono_ms() >= next_measure) {
+				measure_backlog(db);
+				next_measure = mono_ms() + 1000;
+			}
 			if (n >= r->cfg->relay_batch)
 				continue;	/* more may be waiting */
 			if (atomic_load(&r->draining) && n == 0)
@@ -316,6 +341,7 @@ relay_main(void *arg)
 			}
 		}
 		atomic_store(&r->ready, 0);
+		metrics_connected(-1, 0);
 		broker_close(b);
 		db_close(db);
 		continue;

@@ -5,8 +5,9 @@
  *   1. options and configuration (file, environment, -o flags) — a bad
  *      value stops here, naming the key;
  *   2. logging at the configured level, signals (handlers only set flags);
- *   3. the outbox relay thread (publishes what earlier runs left pending);
- *   4. the consumer loop: connect, declare topology, consume; READY=1 is
+ *   3. the health endpoint (not ready until connected);
+ *   4. the outbox relay thread (publishes what earlier runs left pending);
+ *   5. the consumer loop: connect, declare topology, consume; READY=1 is
  *      sent to systemd only once it consumes.
  * SIGTERM/SIGINT: the consumer finishes the batch in flight and stops,
  * the relay publishes what is pending, exit 0 within shutdown_timeout. A
@@ -17,6 +18,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,8 @@
 #endif
 
 #include "consumer.h"
+#include "health.h"
+#include "metrics.h"
 #include "log.h"
 #include "outbox.h"
 #include "worker.h"
@@ -44,6 +48,8 @@ static uint64_t watchdog_ms;		/* 0: systemd watches nothing */
 static int reload_argc;
 static char **reload_argv;
 static struct conf *live_conf;
+static atomic_int consumer_up;		/* connected and consuming */
+static atomic_ullong last_tick_ms;	/* when the main loop last turned */
 
 static int load_conf(int argc, char **argv, struct conf *cfg, int *check_only);
 
@@ -146,6 +152,8 @@ on_tick(const struct consumer_stats *st, int connected)
 	static uint64_t next_status, next_watchdog;
 	uint64_t now = mono_ms();
 
+	atomic_store(&consumer_up, connected);
+	atomic_store(&last_tick_ms, now);
 	if (watchdog_ms > 0 && now >= next_watchdog) {
 		notify("WATCHDOG=1");
 		next_watchdog = now + watchdog_ms / 2;
@@ -160,6 +168,34 @@ on_tick(const struct consumer_stats *st, int connected)
 		reload_flag = 0;
 		reload();
 	}
+}
+
+/* Readiness: consuming, and the relay connected to both servers. */
+static int
+is_ready(char *why, size_t whylen)
+{
+	if (!atomic_load(&consumer_up)) {
+		snprintf(why, whylen, "consumer not connected to RabbitMQ and PostgreSQL");
+		return 0;
+	}
+	if (the_relay == NULL || !relay_ready(the_relay)) {
+		snprintf(why, whylen, "outbox relay not connected to RabbitMQ and PostgreSQL");
+		return 0;
+	}
+	return 1;
+}
+
+/* Liveness: the main loop turned recently (it turns at least every quarter second). */
+static int
+is_alive(char *why, size_t whylen)
+{
+	uint64_t last = atomic_load(&last_tick_ms), now = mono_ms();
+
+	if (last != 0 && now - last > 30000) {
+		snprintf(why, whylen, "main loop stuck for %llu s", (unsigned long long)((now - last) / 1000));
+		return 0;
+	}
+	return 1;
 }
 
 static void
@@ -183,7 +219,7 @@ usage(FILE *f, const char *prog)
 	    prog, conf_default_path());
 }
 
-/* Load the configuration: defaults < file < environment < flags. -1: done (help). */
+/* Load the configuration: defaults < file < credentials < environment < flags. -1: done (help). */
 static int
 load_conf(int argc, char **argv, struct conf *cfg, int *check_only)
 {
@@ -236,6 +272,7 @@ load_conf(int argc, char **argv, struct conf *cfg, int *check_only)
 	}
 	ret = EX_CONFIG;
 	if (conf_load_file(cfg, path ? path : conf_default_path(), path != NULL, &cause) != 0 ||
+	    conf_load_credentials(cfg, &cause) != 0 ||
 	    conf_load_env(cfg, &cause) != 0)
 		goto bad;
 	for (size_t i = 0; i < nsets; i++)
@@ -258,6 +295,7 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 {
 	const char *svc = service_name(ops->svc);
 	struct conf cfg;
+	struct health *health;
 	struct sigaction sa;
 	int check_only = 0, r;
 
@@ -292,14 +330,28 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	    "queue=chorus.%s.events", PACKAGE_VERSION, (long)getpid(), amqp_version(),
 	    json_c_version(), PQlibVersion(), svc);
 
-	/* 3. the relay: publishes what is pending from earlier runs at once */
+	/* 3. the health endpoint: answers "not ready" until connected */
+	metrics_init(ops->svc);
+	{
+		char *cause = NULL;
+
+		health = health_start(cfg.health_listen[ops->svc], is_ready, is_alive, &cause);
+		if (health == NULL && cause != NULL) {
+			log_error("msg=\"cannot start\" error=\"%s\"", cause);
+			free(cause);
+			conf_free(&cfg);
+			return EX_UNAVAILABLE;
+		}
+	}
+
+	/* 4. the relay: publishes what is pending from earlier runs at once */
 	the_relay = relay_start(&cfg, ops->svc, ops->tick, cfg.sweep_ms);
 	if (the_relay == NULL) {
 		conf_free(&cfg);
 		return EX_OSERR;
 	}
 
-	/* 4. consume until told to stop */
+	/* 5. consume until told to stop */
 	{
 		static const struct consumer_hooks hooks = { on_ready, on_tick };
 
@@ -309,6 +361,7 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	notify("STOPPING=1\nSTATUS=draining the outbox");
 	log_info("msg=\"stopping: publishing what is pending\"");
 	relay_stop(the_relay, (int)cfg.shutdown_timeout_s);
+	health_stop(health);
 	log_info("msg=\"stopped\"");
 	conf_free(&cfg);
 	return 0;

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "db.h"
 #include "envelope.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "service.h"
 
@@ -20,6 +21,7 @@ struct handler_ctx {
 	const struct conf *cfg;
 	enum service_id svc;
 	int emitted;		/* events written to the outbox in this transaction */
+	struct metrics_batch *mb;	/* what the transaction counts once committed */
 };
 
 struct worker_ops {
@@ -34,7 +36,7 @@ struct worker_ops {
 	relay_tick_fn tick;
 };
 
-/* Write ev to the outbox (see outbox_put) and count it on h. 0, or -1. */
+/* Write ev to the outbox (see outbox_put) and count it on h and h->mb. 0, or -1. */
 int handler_emit(struct handler_ctx *h, struct event *ev, const struct event *cause);
 
 /* Parse options, load the config, run the worker until SIGTERM. Returns the exit status. */

@@ -73,10 +73,16 @@ sql() {
 start_worker() {
 	local svc=$1 name=${2:-$1}
 	shift $(( $# >= 2 ? 2 : 1 ))
-	"$CHORUS_BUILDDIR/chorus-$svc" "$@" >"$WORK/$name.log" 2>&1 &
+	# a free port each: instances run side by side; health_port NAME finds it
+	"$CHORUS_BUILDDIR/chorus-$svc" -o "$svc.health_listen=127.0.0.1:0" "$@" >"$WORK/$name.log" 2>&1 &
 	WORKER_PIDS[$name]=$!
 	WORKER_SVC[$name]=$svc
 	wait_log "$name" 'msg="ready"' 30
+}
+
+# health_port NAME: the port the worker's health endpoint bound (from its log).
+health_port() {
+	sed -n 's/.*msg="health endpoint listening" address=[0-9.]*:\([0-9]*\).*/\1/p' "$WORK/$1.log" | tail -n 1
 }
 
 # wait_log NAME PATTERN SECONDS: until the worker's log has a line matching PATTERN.

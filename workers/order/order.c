@@ -150,7 +150,8 @@ order_handle(struct handler_ctx *h, const struct event *ev)
 int
 order_deadline_sweep(struct db *db, const struct conf *cfg)
 {
-	struct handler_ctx h = { db, cfg, SVC_ORDER, 0 };
+	struct metrics_batch mb = { 0 };
+	struct handler_ctx h = { db, cfg, SVC_ORDER, 0, &mb };
 	char secs[32];
 	const char *p[1] = { secs };
 	PGresult *res;
@@ -186,6 +187,7 @@ order_deadline_sweep(struct db *db, const struct conf *cfg)
 	PQclear(res);
 	if (db_exec(db, "COMMIT") != 0)
 		goto fail;
+	metrics_commit(&mb);
 	return h.emitted;
 fail:
 	log_warn("msg=\"deadline sweep failed\" error=\"%s\"", db_last_error(db));
