@@ -40,6 +40,7 @@ static const struct command commands[] = {
 	{ "wait-quiet", cmd_wait_quiet, "wait-quiet [--timeout S]  (until queues are empty and outboxes drained)" },
 	{ "snapshot", cmd_snapshot, "snapshot             (stock and balances, JSON, for check --baseline)" },
 	{ "check", cmd_check, "check [--baseline FILE]  (verify the saga invariants once quiet)" },
+	{ "trace", cmd_trace, "trace ORDER_ID [--dead-limit N]  (the saga's timeline across the services)" },
 	{ "bench", cmd_bench, "bench [--orders N] [--rate R] [--window W] [--timeout S]" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -61,6 +61,7 @@ int cmd_config(struct cli *c, int argc, char **argv);
 int cmd_wait_quiet(struct cli *c, int argc, char **argv);
 int cmd_snapshot(struct cli *c, int argc, char **argv);
 int cmd_check(struct cli *c, int argc, char **argv);
+int cmd_trace(struct cli *c, int argc, char **argv);
 int cmd_bench(struct cli *c, int argc, char **argv);
 
 #endif

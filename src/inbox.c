@@ -8,13 +8,14 @@
 int
 inbox_claim(struct db *db, const struct event *ev)
 {
-	const char *p[4] = { ev->id, event_type_name(ev->type), ev->order_id, ev->source };
+	const char *p[5] = { ev->id, event_type_name(ev->type), ev->order_id, ev->source,
+		ev->traceparent[0] ? ev->traceparent : NULL };
 	PGresult *res;
 	long n;
 
 	res = db_query(db, "inbox_claim",
-	    "INSERT INTO inbox (event_id, type, order_id, source) VALUES ($1, $2, $3, $4) "
-	    "ON CONFLICT (event_id) DO NOTHING", 4, p);
+	    "INSERT INTO inbox (event_id, type, order_id, source, traceparent) "
+	    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING", 5, p);
 	if (res == NULL)
 		return -1;
 	n = db_affected(res);

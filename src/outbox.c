@@ -39,7 +39,7 @@ struct relay {
 int
 outbox_put(struct db *db, enum service_id svc, struct event *ev, const struct event *cause)
 {
-	const char *p[6];
+	const char *p[7];
 	PGresult *res;
 	char *body;
 
@@ -55,9 +55,11 @@ outbox_put(struct db *db, enum service_id svc, struct event *ev, const struct ev
 	p[3] = body;
 	p[4] = event_type_routing_key(ev->type);
 	p[5] = ev->traceparent;
+	p[6] = cause != NULL && cause->id[0] != '\0' ? cause->id : NULL;
 	res = db_query(db, "outbox_put",
-	    "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, routing_key, traceparent) "
-	    "VALUES ($1::uuid, 'order', $2, $3, $4::jsonb, $5, $6)", 6, p);
+	    "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, routing_key, "
+	    "  traceparent, caused_by) "
+	    "VALUES ($1::uuid, 'order', $2, $3, $4::jsonb, $5, $6, $7::uuid)", 7, p);
 	free(body);
 	if (res == NULL)
 		return -1;
