@@ -87,7 +87,8 @@ cli_db(struct cli *c, enum service_id svc)
 	char *cause = NULL;
 	struct db *db;
 
-	db = db_connect(c->cfg.database_url[svc], "chorusctl", (int)c->cfg.connect_timeout_s, &cause);
+	db = db_connect(c->cfg.database_url[svc], "chorusctl", (int)c->cfg.connect_timeout_s,
+	    c->cfg.statement_timeout_ms, &cause);
 	if (db == NULL) {
 		cli_err("%s database unavailable: %s", service_name(svc), cause);
 		free(cause);

@@ -52,6 +52,7 @@ int
 cmd_declare(struct cli *c, int argc, char **argv)
 {
 	struct broker *b;
+	struct retry_policy rp;
 	char *cause = NULL;
 
 	(void)argv;
@@ -61,7 +62,8 @@ cmd_declare(struct cli *c, int argc, char **argv)
 	}
 	if ((b = cli_broker(c, 0)) == NULL)
 		return EX_UNAVAILABLE;
-	if (topology_declare(b, SVC__COUNT, &cause) != 0) {
+	conf_retry_policy(&c->cfg, &rp);
+	if (topology_declare(b, SVC__COUNT, &rp, &cause) != 0) {
 		cli_err("declare: %s", cause);
 		free(cause);
 		broker_close(b);
@@ -70,7 +72,7 @@ cmd_declare(struct cli *c, int argc, char **argv)
 	broker_close(b);
 	if (!c->quiet)
 		printf("topology declared: exchanges chorus.order, chorus.inventory, chorus.payment, "
-		    "chorus.dead, chorus.unrouted; queues chorus.<service>.events and .dead\n");
+		    "chorus.dead, chorus.unrouted; queues chorus.<service>.events, .retry.<delay> and .dead\n");
 	return 0;
 }
 

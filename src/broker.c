@@ -512,6 +512,7 @@ broker_publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, char
 	PROP(type, AMQP_BASIC_TYPE_FLAG)
 	PROP(correlation_id, AMQP_BASIC_CORRELATION_ID_FLAG)
 	PROP(app_id, AMQP_BASIC_APP_ID_FLAG)
+	PROP(expiration, AMQP_BASIC_EXPIRATION_FLAG)
 #undef PROP
 	if (m->timestamp != 0) {
 		p._flags |= AMQP_BASIC_TIMESTAMP_FLAG;

@@ -54,6 +54,7 @@ struct broker_msg {
 	int64_t timestamp;
 	const struct broker_header *headers;	/* string-valued headers */
 	size_t nheaders;
+	const char *expiration;		/* per-message TTL in ms, as text */
 	int mandatory;
 };
 

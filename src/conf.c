@@ -25,7 +25,7 @@
 #define CHORUS_SCHEMADIR "/usr/share/chorus/schema"
 #endif
 
-enum key_kind { K_STRING, K_LONG, K_LOGLEVEL, K_CURRENCY };
+enum key_kind { K_STRING, K_LONG, K_LOGLEVEL, K_CURRENCY, K_LADDER };
 
 struct conf_key {
 	const char *name;
@@ -71,6 +71,24 @@ static const struct conf_key conf_keys[] = {
 	  "10", "seconds a connection to RabbitMQ or PostgreSQL may take" },
 	{ "shutdown_timeout", K_LONG, OFF(shutdown_timeout_s), 1, 3600,
 	  "30", "seconds a worker may take to drain after SIGTERM" },
+	{ "retry_ladder", K_LADDER, OFF(retry_ladder), 0, 0,
+	  "1s,5s,30s", "delays before retrying a transient failure (ms, s, m, h), one delay queue each" },
+	{ "retry_max_attempts", K_LONG, OFF(retry_max_attempts), 1, 1000,
+	  "5", "transient failures of one message before it is dead-lettered with its history" },
+	{ "retry_jitter", K_LONG, OFF(retry_jitter_pct), 0, 100,
+	  "20", "percent of each retry delay that is randomised" },
+	{ "statement_timeout", K_LONG, OFF(statement_timeout_ms), 100, 3600000,
+	  "30000", "milliseconds one SQL statement may run before it is a (transient) failure" },
+	{ "breaker_failures", K_LONG, OFF(breaker_failures), 1, 10000,
+	  "5", "payment provider failures in a row that open the circuit breaker" },
+	{ "breaker_recovery_ms", K_LONG, OFF(breaker_recovery_ms), 10, 3600000,
+	  "5000", "milliseconds the breaker stays open before a trial call (half-open)" },
+	{ "breaker_successes", K_LONG, OFF(breaker_successes), 1, 1000,
+	  "2", "successful trial calls that close the breaker again" },
+	{ "payment.fault_latency_ms", K_LONG, OFF(fault_latency_ms), 0, 600000,
+	  "0", "fault injection: latency added to every payment provider call" },
+	{ "payment.fault_error_pct", K_LONG, OFF(fault_error_pct), 0, 100,
+	  "0", "fault injection: percent of payment provider calls that fail (transient)" },
 	{ "order.health_listen", K_STRING, OFF(health_listen[SVC_ORDER]), 0, 0,
 	  "127.0.0.1:9101", "address:port of the order worker's health and metrics endpoint, or off" },
 	{ "inventory.health_listen", K_STRING, OFF(health_listen[SVC_INVENTORY]), 0, 0,
@@ -100,6 +118,18 @@ set_value(struct conf *cfg, const struct conf_key *k, const char *value,
 	int lvl;
 
 	switch (k->kind) {
+	case K_LADDER: {
+		struct retry_policy rp;
+		char *why = NULL;
+
+		if (retry_parse_ladder(value, &rp, &why) != 0) {
+			*cause = xasprintf("%s: %s: %s", where, k->name, why);
+			free(why);
+			return -1;
+		}
+	}
+		/* stored as its text */
+		/* fall through */
 	case K_STRING:
 		if (*value == '\0') {
 			*cause = xasprintf("%s: %s must not be empty", where, k->name);
@@ -160,10 +190,25 @@ conf_defaults(struct conf *cfg)
 }
 
 void
+conf_retry_policy(const struct conf *cfg, struct retry_policy *p)
+{
+	char *cause = NULL;
+
+	memset(p, 0, sizeof(*p));
+	if (retry_parse_ladder(cfg->retry_ladder, p, &cause) != 0) {
+		/* validated when set: a failure here is a bug */
+		fprintf(stderr, "retry ladder: %s\n", cause);
+		abort();
+	}
+	p->max_attempts = (unsigned)cfg->retry_max_attempts;
+	p->jitter_pct = (unsigned)cfg->retry_jitter_pct;
+}
+
+void
 conf_free(struct conf *cfg)
 {
 	for (size_t i = 0; i < NKEYS; i++)
-		if (conf_keys[i].kind == K_STRING) {
+		if (conf_keys[i].kind == K_STRING || conf_keys[i].kind == K_LADDER) {
 			char **p = (char **)((char *)cfg + conf_keys[i].offset);
 			free(*p);
 			*p = NULL;
@@ -424,6 +469,7 @@ conf_key_value(const struct conf *cfg, size_t i)
 
 	switch (conf_keys[i].kind) {
 	case K_STRING:
+	case K_LADDER:
 		return xstrdup(*(char *const *)base ? *(char *const *)base : "");
 	case K_LONG:
 		return xasprintf("%ld", *(const long *)base);

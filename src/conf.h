@@ -11,6 +11,7 @@
 #ifndef CHORUS_CONF_H
 #define CHORUS_CONF_H
 
+#include "retry.h"
 #include "service.h"
 
 struct conf {
@@ -29,7 +30,19 @@ struct conf {
 	long connect_timeout_s;
 	long shutdown_timeout_s;
 	char *health_listen[SVC__COUNT];	/* "host:port" or "off" */
+	char *retry_ladder;			/* validated by retry_parse_ladder */
+	long retry_max_attempts;
+	long retry_jitter_pct;
+	long statement_timeout_ms;
+	long breaker_failures;
+	long breaker_recovery_ms;
+	long breaker_successes;
+	long fault_latency_ms;			/* payment provider fault injection */
+	long fault_error_pct;
 };
+
+/* The retry policy the configuration describes. */
+void conf_retry_policy(const struct conf *cfg, struct retry_policy *p);
 
 /* Fill cfg with the built-in defaults. */
 void conf_defaults(struct conf *cfg);

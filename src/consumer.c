@@ -14,13 +14,14 @@
 #include "inbox.h"
 #include "log.h"
 #include "metrics.h"
+#include "retry.h"
 #include "topology.h"
 #include "xmalloc.h"
 
-#define DEAD_CONFIRM_TIMEOUT_MS 30000
+#define FORWARD_CONFIRM_TIMEOUT_MS 30000
 #define WAIT_FIRST_MS 250		/* how long to wait for a batch's first delivery */
 
-enum outcome { OUT_OK, OUT_DUP, OUT_POISON, OUT_FAIL };
+enum outcome { OUT_OK, OUT_DUP, OUT_POISON, OUT_FAIL, OUT_RETRY, OUT_EXHAUSTED };
 
 struct consumer {
 	const struct conf *cfg;
@@ -28,15 +29,18 @@ struct consumer {
 	struct relay *relay;
 	struct db *db;
 	struct broker *in;	/* consuming connection */
-	struct broker *dead;	/* publishing connection for dead letters (confirm mode) */
+	struct broker *out_conn;	/* publishing connection: retries, dead letters (confirms) */
 	struct delivery *d;	/* batch_size slots */
 	enum outcome *out;
 	char (*why)[ENVELOPE_WHY_MAX];
 	struct event *ev;	/* one scratch event (large: items) */
 	enum event_type *etype;	/* type of each delivery of the batch (EV_UNKNOWN: poison) */
+	int *step;		/* retry step of each delivery marked OUT_RETRY */
+	struct retry_policy policy;
+	enum err_class fail;	/* class of the batch's failure (ERR_NONE: from the database) */
+	char fail_why[200];
 	struct metrics_batch mb;
 	struct consumer_stats st;
-	unsigned transient_attempt;
 };
 
 int
@@ -64,9 +68,9 @@ disconnect(struct consumer *c)
 {
 	metrics_connected(0, -1);
 	broker_close(c->in);
-	broker_close(c->dead);
+	broker_close(c->out_conn);
 	db_close(c->db);
-	c->in = c->dead = NULL;
+	c->in = c->out_conn = NULL;
 	c->db = NULL;
 }
 
@@ -78,7 +82,8 @@ connect_all(struct consumer *c, char **cause)
 	char name[64];
 
 	snprintf(name, sizeof(name), "chorus-%s", service_name(svc));
-	c->db = db_connect(cfg->database_url[svc], name, (int)cfg->connect_timeout_s, cause);
+	c->db = db_connect(cfg->database_url[svc], name, (int)cfg->connect_timeout_s,
+	    cfg->statement_timeout_ms, cause);
 	if (c->db == NULL)
 		return -1;
 	c->in = broker_connect(cfg->amqp_url, name, (int)cfg->heartbeat_s,
@@ -86,12 +91,12 @@ connect_all(struct consumer *c, char **cause)
 	if (c->in == NULL)
 		return -1;
 	/* declare before consuming: a fresh broker gets the whole topology */
-	if (topology_declare(c->in, svc, cause) != 0)
+	if (topology_declare(c->in, svc, &c->policy, cause) != 0)
 		return -1;
-	snprintf(name, sizeof(name), "chorus-%s dead-letters", service_name(svc));
-	c->dead = broker_connect(cfg->amqp_url, name, (int)cfg->heartbeat_s,
+	snprintf(name, sizeof(name), "chorus-%s forwarding", service_name(svc));
+	c->out_conn = broker_connect(cfg->amqp_url, name, (int)cfg->heartbeat_s,
 	    (int)cfg->connect_timeout_s, cause);
-	if (c->dead == NULL || broker_confirm_mode(c->dead, cause) != 0)
+	if (c->out_conn == NULL || broker_confirm_mode(c->out_conn, cause) != 0)
 		return -1;
 	if (broker_consume(c->in, topology_queue(svc), (int)cfg->prefetch, cause) != 0)
 		return -1;
@@ -103,7 +108,7 @@ connect_all(struct consumer *c, char **cause)
 static enum outcome
 handle_one(struct consumer *c, struct delivery *d, char *why, enum event_type *etype)
 {
-	struct handler_ctx h = { c->db, c->cfg, c->ops->svc, 0, &c->mb };
+	struct handler_ctx h = { .db = c->db, .cfg = c->cfg, .svc = c->ops->svc, .mb = &c->mb };
 	struct event *ev = c->ev;
 	double t0 = now_s();
 	int r;
@@ -125,8 +130,12 @@ handle_one(struct consumer *c, struct delivery *d, char *why, enum event_type *e
 		    ev->id, event_type_name(ev->type), ev->order_id);
 		return OUT_DUP;
 	}
-	if (c->ops->handle(&h, ev) != 0)
+	if (c->ops->handle(&h, ev) != 0) {
+		c->fail = h.fail;
+		if (h.fail_why[0] != '\0')
+			snprintf(c->fail_why, sizeof(c->fail_why), "%s", h.fail_why);
 		return OUT_FAIL;
+	}
 	metrics_handler_seconds(now_s() - t0);
 	log_debug("msg=\"event handled\" event_id=%s type=%s order_id=%s trace_id=%.32s emitted=%d",
 	    ev->id, event_type_name(ev->type), ev->order_id,
@@ -134,71 +143,134 @@ handle_one(struct consumer *c, struct delivery *d, char *why, enum event_type *e
 	return OUT_OK;
 }
 
-/* Publish the poison deliveries of the batch to chorus.dead with their reason; wait for confirms. */
+/* Header value of d, or NULL. */
+static const char *
+hdr(const struct delivery *d, const char *key)
+{
+	return delivery_header(d, key);
+}
+
+/* Headers of d that a forwarded copy keeps (not the ones forwarding sets anew). */
+static size_t
+kept_headers(const struct delivery *d, struct broker_header *h, size_t max)
+{
+	static const char *const reset[] = { "x-chorus-reason", "x-chorus-attempt",
+		"x-chorus-last-error", "x-chorus-dead-at", "x-chorus-service", "x-death",
+		"x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+		"x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", NULL };
+	size_t n = 0;
+
+	for (size_t j = 0; j < d->nheaders && n < max; j++) {
+		int drop = 0;
+
+		for (size_t k = 0; reset[k] != NULL; k++)
+			drop |= strcmp(d->headers[j].key, reset[k]) == 0;
+		if (!drop)
+			h[n++] = d->headers[j];
+	}
+	return n;
+}
+
+/*
+ * Publish what the batch does not ack plainly: poison and exhausted
+ * deliveries to chorus.dead with their reason and history, transient
+ * failures to their delay queue with the attempt counted; wait for every
+ * confirm. Only [from, from+n) is looked at. 0, or -1 (*cause).
+ */
 static int
-dead_letter(struct consumer *c, size_t n, char **cause)
+forward(struct consumer *c, size_t from, size_t n, char **cause)
 {
 	const char *svc = service_name(c->ops->svc);
 	const char **ids = xcalloc(n, sizeof(*ids));
 	enum confirm *st = xcalloc(n, sizeof(*st));
 	uint64_t first = 0;
-	size_t k = 0;
-	int ret = -1;
+	size_t k = 0, retried = 0;
+	int ret = -1, last_step = -1;
 	char now[32];
 
 	envelope_now(now);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = from; i < from + n; i++) {
 		struct delivery *d = &c->d[i];
-		struct broker_header h[12];
+		struct broker_header h[32];
+		char attempt[16], reason[ENVELOPE_WHY_MAX + 32], queue[128], expiration[16];
+		unsigned attempts = retry_attempts_of(hdr(d, "x-chorus-attempt"));
 		size_t nh = 0;
 		uint64_t tag;
+		struct broker_msg m = {
+			.body = d->body, .len = d->len, .content_type = d->content_type,
+			.message_id = d->message_id, .type = d->type,
+			.correlation_id = d->correlation_id, .app_id = d->app_id,
+			.timestamp = d->timestamp, .headers = h, .mandatory = 1,
+		};
 
-		if (c->out[i] != OUT_POISON)
+		if (c->out[i] != OUT_POISON && c->out[i] != OUT_RETRY && c->out[i] != OUT_EXHAUSTED)
 			continue;
-		h[nh++] = (struct broker_header){ "x-chorus-reason", c->why[i] };
-		h[nh++] = (struct broker_header){ "x-chorus-service", (char *)svc };
-		h[nh++] = (struct broker_header){ "x-chorus-dead-at", now };
-		h[nh++] = (struct broker_header){ "x-original-exchange", d->exchange };
-		h[nh++] = (struct broker_header){ "x-original-routing-key", d->routing_key };
-		for (size_t j = 0; j < d->nheaders && nh < 12; j++)
-			if (strncmp(d->headers[j].key, "x-chorus-", 9) != 0 &&
-			    strncmp(d->headers[j].key, "x-original-", 11) != 0)
-				h[nh++] = d->headers[j];
-		{
-			struct broker_msg m = {
-				.exchange = TOPOLOGY_DEAD_EXCHANGE,
-				.routing_key = svc,
-				.body = d->body,
-				.len = d->len,
-				.content_type = d->content_type,
-				.message_id = d->message_id,
-				.type = d->type,
-				.correlation_id = d->correlation_id,
-				.app_id = d->app_id,
-				.timestamp = d->timestamp,
-				.headers = h,
-				.nheaders = nh,
-				.mandatory = 1,
-			};
-			if (broker_publish(c->dead, &m, &tag, cause) != 0)
-				goto out;
+		nh = kept_headers(d, h, 20);
+		if (hdr(d, "x-original-routing-key") == NULL) {
+			h[nh++] = (struct broker_header){ "x-original-exchange", d->exchange };
+			h[nh++] = (struct broker_header){ "x-original-routing-key", d->routing_key };
 		}
+		h[nh++] = (struct broker_header){ "x-chorus-service", (char *)svc };
+		if (c->out[i] == OUT_POISON) {
+			h[nh++] = (struct broker_header){ "x-chorus-reason", c->why[i] };
+			h[nh++] = (struct broker_header){ "x-chorus-dead-at", now };
+			m.exchange = TOPOLOGY_DEAD_EXCHANGE;
+			m.routing_key = svc;
+			log_warn("msg=\"poison message dead-lettered\" queue=%s event_id=%s type=%s reason=\"%s\"",
+			    topology_dead_queue(c->ops->svc), d->message_id ? d->message_id : "-",
+			    d->type ? d->type : "-", c->why[i]);
+		} else {
+			attempts++;
+			snprintf(attempt, sizeof(attempt), "%u", attempts);
+			h[nh++] = (struct broker_header){ "x-chorus-attempt", attempt };
+			h[nh++] = (struct broker_header){ "x-chorus-last-error", c->why[i] };
+			if (hdr(d, "x-chorus-first-error") == NULL) {
+				h[nh++] = (struct broker_header){ "x-chorus-first-error", c->why[i] };
+				h[nh++] = (struct broker_header){ "x-chorus-first-failed-at", now };
+			}
+		}
+		if (c->out[i] == OUT_RETRY) {
+			retry_queue_name(c->ops->svc, &c->policy, c->step[i], queue, sizeof(queue));
+			snprintf(expiration, sizeof(expiration), "%u",
+			    retry_delay_ms(&c->policy, c->step[i], backoff_random()));
+			m.exchange = "";
+			m.routing_key = queue;
+			m.expiration = expiration;
+			retried++;
+			last_step = c->step[i];
+		} else if (c->out[i] == OUT_EXHAUSTED) {
+			snprintf(reason, sizeof(reason), "retries_exhausted: %s", c->why[i]);
+			h[nh++] = (struct broker_header){ "x-chorus-reason", reason };
+			h[nh++] = (struct broker_header){ "x-chorus-dead-at", now };
+			m.exchange = TOPOLOGY_DEAD_EXCHANGE;
+			m.routing_key = svc;
+			log_error("msg=\"retries exhausted, message dead-lettered\" queue=%s event_id=%s "
+			    "type=%s attempts=%u error=\"%s\"", topology_dead_queue(c->ops->svc),
+			    d->message_id ? d->message_id : "-", d->type ? d->type : "-", attempts, c->why[i]);
+		}
+		m.nheaders = nh;
+		if (broker_publish(c->out_conn, &m, &tag, cause) != 0)
+			goto out;
 		if (k == 0)
 			first = tag;
 		ids[k++] = d->message_id;
-		log_warn("msg=\"poison message dead-lettered\" queue=%s event_id=%s type=%s reason=\"%s\"",
-		    topology_dead_queue(c->ops->svc), d->message_id ? d->message_id : "-",
-		    d->type ? d->type : "-", c->why[i]);
+	}
+	if (retried > 0) {
+		char queue[128];
+
+		retry_queue_name(c->ops->svc, &c->policy, last_step, queue, sizeof(queue));
+		log_warn("msg=\"transient failure: deliveries sent to a retry queue\" count=%zu queue=%s "
+		    "error=\"%s\"", retried, queue, c->why[from]);
 	}
 	if (k == 0) {
 		ret = 0;
 		goto out;
 	}
-	if (broker_wait_confirms(c->dead, first, k, ids, st, DEAD_CONFIRM_TIMEOUT_MS, cause) != 0)
+	if (broker_wait_confirms(c->out_conn, first, k, ids, st, FORWARD_CONFIRM_TIMEOUT_MS, cause) != 0)
 		goto out;
 	for (size_t i = 0; i < k; i++)
 		if (st[i] != CONFIRM_ACK) {
-			*cause = xasprintf("dead letter not confirmed by the broker");
+			*cause = xasprintf("forwarded message not confirmed by the broker");
 			goto out;
 		}
 	ret = 0;
@@ -208,123 +280,157 @@ out:
 	return ret;
 }
 
+enum batch_result {
+	BATCH_DONE,		/* committed (or nothing to commit): settle it */
+	BATCH_PERMANENT,	/* rolled back: one delivery fails for good; go one by one */
+	BATCH_TRANSIENT,	/* rolled back: try again later; connections are fine */
+	BATCH_BROKEN,		/* the database connection is gone: reconnect */
+};
+
 /*
- * Handle deliveries [0, n) in one transaction. Returns 0 when all were
- * settled (acked, or dead-lettered and acked), 1 when the batch must be
- * replayed one by one (a permanent failure), -1 when connections failed
- * or a transient failure asks for redelivery.
+ * Apply deliveries [from, from+n) in one transaction, marking each one's
+ * outcome. A lone delivery failing for good is marked poison (handler_error).
  */
-static int
-run_batch(struct consumer *c, size_t from, size_t n)
+static enum batch_result
+apply(struct consumer *c, size_t from, size_t n)
 {
-	char *cause = NULL;
-	int emitted_any = 0;
 	double t0 = now_s();
 	size_t i;
 
 	memset(&c->mb, 0, sizeof(c->mb));
+	c->fail = ERR_NONE;
+	c->fail_why[0] = '\0';
+	for (i = from; i < from + n; i++)
+		c->out[i] = OUT_FAIL;	/* not reached yet */
 	if (db_exec(c->db, "BEGIN") != 0)
-		goto transient;
+		goto failed;
 	for (i = from; i < from + n; i++) {
 		c->why[i][0] = '\0';
 		c->out[i] = handle_one(c, &c->d[i], c->why[i], &c->etype[i]);
-		if (c->out[i] == OUT_OK)
-			emitted_any = 1;
-		if (c->out[i] == OUT_FAIL) {
-			enum db_error cls = db_last_class(c->db);
-
-			(void)db_exec(c->db, "ROLLBACK");
-			memset(&c->mb, 0, sizeof(c->mb));	/* nothing of it happened */
-			if (cls == DB_TRANSIENT)
-				goto transient;
-			if (n > 1)
-				return 1;
-			/* alone and permanent: this delivery is poison for this service */
-			snprintf(c->why[i], ENVELOPE_WHY_MAX, "handler_error: %s %s",
-			    db_last_sqlstate(c->db), db_last_error(c->db));
-			c->out[i] = OUT_POISON;
-			goto settle;
-		}
+		if (c->out[i] == OUT_FAIL)
+			goto failed;
 	}
 	if (db_exec(c->db, "COMMIT") != 0)
-		goto transient;
+		goto failed;
 	metrics_commit(&c->mb);
-settle:
-	if (dead_letter(c, from + n, &cause) != 0)	/* only [from, from+n) are marked poison */
-		goto broken;
-	if (broker_ack(c->in, c->d[from + n - 1].tag, 1, &cause) != 0)
-		goto broken;
-	for (i = from; i < from + n; i++) {
-		if (c->out[i] == OUT_DUP) {
-			c->st.duplicates++;
-			metrics_duplicate(c->etype[i]);
-		} else if (c->out[i] == OUT_POISON) {
-			c->st.dead++;
-			metrics_dead(c->why[i]);
-		}
-		if (c->out[i] != OUT_POISON)
-			metrics_consumed(c->etype[i], 1);
-		c->out[i] = OUT_OK;	/* settled: not dead-lettered again by a later call */
-	}
 	metrics_batch_done((unsigned)n, now_s() - t0);
-	c->st.consumed += n;
-	c->st.batches++;
-	c->transient_attempt = 0;
-	if (emitted_any)
-		relay_wake(c->relay);
-	return 0;
+	return BATCH_DONE;
 
-transient:
-	c->st.rollbacks++;
-	metrics_retried((unsigned)n);
-	log_warn("msg=\"transient failure, batch rolled back and redelivered\" deliveries=%zu "
-	    "sqlstate=%s error=\"%s\"", n, db_last_sqlstate(c->db), db_last_error(c->db));
-	if (db_ok(c->db)) {
-		struct backoff bo = { 50, 5000, 50 };
-
-		(void)db_exec(c->db, "ROLLBACK");
-		backoff_sleep(backoff_delay_ms(&bo, c->transient_attempt++, backoff_random()), NULL);
-		if (broker_nack(c->in, c->d[from + n - 1].tag, 1, 1, &cause) == 0)
-			return -2;
-		goto broken;
-	}
-	return -1;
-broken:
-	log_warn("msg=\"RabbitMQ failure while settling a batch; it will be redelivered\" error=\"%s\"",
-	    cause ? cause : "?");
-	free(cause);
-	return -1;
+failed:
+	if (!db_ok(c->db))
+		return BATCH_BROKEN;
+	(void)db_exec(c->db, "ROLLBACK");
+	memset(&c->mb, 0, sizeof(c->mb));	/* nothing of it happened */
+	if (c->fail == ERR_NONE)
+		c->fail = retry_classify_sqlstate(db_last_sqlstate(c->db));
+	if (c->fail_why[0] == '\0')
+		snprintf(c->fail_why, sizeof(c->fail_why), "%s %s", db_last_sqlstate(c->db),
+		    db_last_error(c->db));
+	if (c->fail == ERR_TRANSIENT)
+		return BATCH_TRANSIENT;
+	if (n > 1)
+		return BATCH_PERMANENT;
+	/* alone and failing for good: this delivery is poison for this service */
+	snprintf(c->why[from], ENVELOPE_WHY_MAX, "handler_error: %.200s", c->fail_why);
+	c->out[from] = OUT_POISON;
+	return BATCH_DONE;
 }
 
-/* Handle a collected batch, isolating a permanent failure. -1: reconnect. */
+/* Mark [from, from+n) to be retried later (or dead-lettered past the last attempt). */
+static void
+mark_retry(struct consumer *c, size_t from, size_t n)
+{
+	for (size_t i = from; i < from + n; i++) {
+		unsigned attempts = retry_attempts_of(hdr(&c->d[i], "x-chorus-attempt")) + 1;
+
+		if (c->out[i] == OUT_POISON)
+			continue;	/* bad whatever happens: dead-lettered now */
+
+		c->step[i] = retry_step(&c->policy, attempts);
+		c->out[i] = c->step[i] >= 0 ? OUT_RETRY : OUT_EXHAUSTED;
+		snprintf(c->why[i], ENVELOPE_WHY_MAX, "%s", c->fail_why);
+	}
+	c->st.rollbacks += n;
+	metrics_retried((unsigned)n);
+}
+
+/* Forward what needs it, then ack the whole batch with one multiple ack. */
+static int
+settle(struct consumer *c, size_t n)
+{
+	char *cause = NULL;
+	int emitted = 0;
+
+	if (forward(c, 0, n, &cause) != 0 || broker_ack(c->in, c->d[n - 1].tag, 1, &cause) != 0) {
+		log_warn("msg=\"RabbitMQ failure while settling a batch; it will be redelivered\" "
+		    "error=\"%s\"", cause ? cause : "?");
+		free(cause);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		switch (c->out[i]) {
+		case OUT_DUP:
+			c->st.duplicates++;
+			metrics_duplicate(c->etype[i]);
+			metrics_consumed(c->etype[i], 1);
+			break;
+		case OUT_POISON:
+		case OUT_EXHAUSTED:
+			c->st.dead++;
+			metrics_dead(c->out[i] == OUT_POISON ? c->why[i] : "retries_exhausted");
+			break;
+		case OUT_OK:
+			emitted = 1;
+			metrics_consumed(c->etype[i], 1);
+			break;
+		default:
+			break;
+		}
+	}
+	c->st.consumed += n;
+	c->st.batches++;
+	if (emitted)
+		relay_wake(c->relay);
+	return 0;
+}
+
+/*
+ * Handle a collected batch: one transaction; a transient failure is tried
+ * once more at once (deadlocks and serialization failures clear), then sent
+ * to the retry queues; a permanent failure is isolated by going one by one.
+ * -1: reconnect (what was not acked comes again).
+ */
 static int
 process(struct consumer *c, size_t n)
 {
-	int r;
+	enum batch_result r = apply(c, 0, n);
 
-	for (size_t i = 0; i < n; i++)
-		c->out[i] = OUT_OK;
-	r = run_batch(c, 0, n);
-	if (r == 1) {
+	if (r == BATCH_TRANSIENT) {
+		struct backoff bo = { 20, 200, 100 };
+
+		log_info("msg=\"transient failure, trying the batch again\" deliveries=%zu error=\"%s\"",
+		    n, c->fail_why);
+		backoff_sleep(backoff_delay_ms(&bo, 0, backoff_random()), NULL);
+		r = apply(c, 0, n);
+	}
+	if (r == BATCH_TRANSIENT)
+		mark_retry(c, 0, n);
+	if (r == BATCH_PERMANENT) {
 		log_info("msg=\"replaying batch one by one to isolate a failing delivery\" deliveries=%zu", n);
 		for (size_t i = 0; i < n; i++) {
-			char *cause = NULL;
-
-			r = run_batch(c, i, 1);
-			if (r == 0)
-				continue;
-			if (r == -1)
+			r = apply(c, i, 1);
+			if (r == BATCH_BROKEN)
 				return -1;
-			/* transient: d[i] was nacked; the rest of the batch comes again too */
-			if (i + 1 < n && broker_nack(c->in, c->d[n - 1].tag, 1, 1, &cause) != 0) {
-				free(cause);
-				return -1;
-			}
-			return 0;
+			if (r == BATCH_TRANSIENT)
+				mark_retry(c, i, 1);
 		}
-		return 0;
 	}
-	return r == -2 ? 0 : r;
+	if (r == BATCH_BROKEN) {
+		log_warn("msg=\"database connection lost; the batch will be redelivered\" error=\"%s\"",
+		    db_last_error(c->db));
+		return -1;
+	}
+	return settle(c, n);
 }
 
 int
@@ -345,6 +451,8 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 	c.why = xcalloc(max, sizeof(*c.why));
 	c.ev = xcalloc(1, sizeof(*c.ev));
 	c.etype = xcalloc(max, sizeof(*c.etype));
+	c.step = xcalloc(max, sizeof(*c.step));
+	conf_retry_policy(cfg, &c.policy);
 
 	while (!*stop) {
 		char *cause = NULL;
@@ -373,7 +481,7 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 			hooks->tick(&c.st, 1);
 			r = broker_next(c.in, WAIT_FIRST_MS, &c.d[0], &cause);
 			if (r == 0) {
-				if (broker_poll(c.dead, &cause) != 0)
+				if (broker_poll(c.out_conn, &cause) != 0)
 					goto lost;
 				continue;
 			}
@@ -413,5 +521,6 @@ reconnect:
 	free(c.why);
 	free(c.ev);
 	free(c.etype);
+	free(c.step);
 	return 0;
 }

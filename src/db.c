@@ -30,18 +30,21 @@ notice_quiet(void *arg, const char *msg)
 }
 
 struct db *
-db_connect(const char *url, const char *application_name, int timeout_s, char **cause)
+db_connect(const char *url, const char *application_name, int timeout_s,
+    long statement_timeout_ms, char **cause)
 {
-	const char *keys[] = { "dbname", "application_name", "connect_timeout", NULL };
-	char tmo[16];
-	const char *vals[4];
+	const char *keys[] = { "dbname", "application_name", "connect_timeout", "options", NULL };
+	char tmo[16], opts[64];
+	const char *vals[5];
 	struct db *db;
 
 	snprintf(tmo, sizeof(tmo), "%d", timeout_s);
+	snprintf(opts, sizeof(opts), "-c statement_timeout=%ld", statement_timeout_ms);
 	vals[0] = url;
 	vals[1] = application_name;
 	vals[2] = tmo;
-	vals[3] = NULL;
+	vals[3] = statement_timeout_ms > 0 ? opts : NULL;
+	vals[4] = NULL;
 	db = xcalloc(1, sizeof(*db));
 	/* expand_dbname: url is a full connection string; later keys fill gaps only */
 	db->pg = PQconnectdbParams(keys, vals, 1);

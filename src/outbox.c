@@ -279,6 +279,7 @@ relay_main(void *arg)
 		uint64_t next_tick = 0, next_measure = 0;
 
 		db = db_connect(r->cfg->database_url[r->svc], name, (int)r->cfg->connect_timeout_s,
+		    r->cfg->statement_timeout_ms,
 		    &cause);
 		if (db != NULL && db_exec(db, "SET synchronous_commit = off") != 0)
 			cause = xstrdup(db_last_error(db));

@@ -32,7 +32,8 @@ topology_exchange(enum service_id svc)
 }
 
 static int
-declare_service(struct broker *b, enum service_id svc, char **cause)
+declare_service(struct broker *b, enum service_id svc, const struct retry_policy *p,
+    char **cause)
 {
 	struct broker_queue_args dead = { .quorum = 1 };
 	struct broker_queue_args events = {
@@ -54,11 +55,26 @@ declare_service(struct broker *b, enum service_id svc, char **cause)
 		    event_type_routing_key((enum event_type)t), cause) != 0)
 			return -1;
 	}
+	for (size_t i = 0; i < p->steps; i++) {
+		struct broker_queue_args retry = {
+			.quorum = 1,
+			.dead_letter_exchange = "",	/* the default exchange: straight to a queue */
+			.dead_letter_routing_key = queues[svc],
+			.message_ttl_ms = (long)p->delay_ms[i],
+			.at_least_once = 1,
+		};
+		char name[128];
+
+		retry_queue_name(svc, p, (int)i, name, sizeof(name));
+		if (broker_declare_queue(b, name, &retry, cause) != 0)
+			return -1;
+	}
 	return 0;
 }
 
 int
-topology_declare(struct broker *b, enum service_id svc, char **cause)
+topology_declare(struct broker *b, enum service_id svc, const struct retry_policy *p,
+    char **cause)
 {
 	struct broker_queue_args unrouted = { .quorum = 1 };
 
@@ -73,7 +89,7 @@ topology_declare(struct broker *b, enum service_id svc, char **cause)
 			return -1;
 	for (int s = 0; s < SVC__COUNT; s++)
 		if ((svc == SVC__COUNT || svc == (enum service_id)s) &&
-		    declare_service(b, (enum service_id)s, cause) != 0)
+		    declare_service(b, (enum service_id)s, p, cause) != 0)
 			return -1;
 	return 0;
 }

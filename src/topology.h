@@ -9,11 +9,15 @@
  *   chorus.<service>.events   quorum queue each worker consumes, bound to the
  *       routing keys of the types the service consumes, dead-lettering to
  *       chorus.dead (at-least-once) past x-delivery-limit deliveries.
+ *   chorus.<service>.retry.<delay>   one quorum queue per step of the retry
+ *       ladder: x-message-ttl = the delay, dead-lettering (at-least-once)
+ *       through the default exchange back to chorus.<service>.events.
  */
 #ifndef CHORUS_TOPOLOGY_H
 #define CHORUS_TOPOLOGY_H
 
 #include "broker.h"
+#include "retry.h"
 #include "service.h"
 
 #define TOPOLOGY_UNROUTED "chorus.unrouted"
@@ -27,7 +31,11 @@ const char *topology_queue(enum service_id svc);
 const char *topology_dead_queue(enum service_id svc);
 /* "chorus.<service>" */
 const char *topology_exchange(enum service_id svc);
-/* Declare what svc needs, or everything when svc is SVC__COUNT. 0, or -1 with *cause. */
-int topology_declare(struct broker *b, enum service_id svc, char **cause);
+/*
+ * Declare what svc needs, or everything when svc is SVC__COUNT, with the
+ * retry queues of the ladder in p. 0, or -1 with *cause.
+ */
+int topology_declare(struct broker *b, enum service_id svc, const struct retry_policy *p,
+    char **cause);
 
 #endif

@@ -13,6 +13,7 @@
 #include "envelope.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "retry.h"
 #include "service.h"
 
 /* What a handler gets: the open transaction and where to emit events. */
@@ -22,14 +23,18 @@ struct handler_ctx {
 	enum service_id svc;
 	int emitted;		/* events written to the outbox in this transaction */
 	struct metrics_batch *mb;	/* what the transaction counts once committed */
+	/* a failure that is not the database's (a provider outage): its class and words */
+	enum err_class fail;
+	char fail_why[128];
 };
 
 struct worker_ops {
 	enum service_id svc;
 	/*
 	 * Apply one validated, not yet seen event inside the open transaction
-	 * (the inbox row is already written). 0, or -1 on a database failure
-	 * (db_last_class tells transient from permanent).
+	 * (the inbox row is already written). 0, or -1 on a failure: a
+	 * database one (its SQLSTATE tells transient from permanent), or one
+	 * the handler classed in h->fail and h->fail_why.
 	 */
 	int (*handle)(struct handler_ctx *h, const struct event *ev);
 	/* Periodic work of the service in its own transaction (may be NULL): rows emitted or -1. */

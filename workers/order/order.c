@@ -151,7 +151,7 @@ int
 order_deadline_sweep(struct db *db, const struct conf *cfg)
 {
 	struct metrics_batch mb = { 0 };
-	struct handler_ctx h = { db, cfg, SVC_ORDER, 0, &mb };
+	struct handler_ctx h = { .db = db, .cfg = cfg, .svc = SVC_ORDER, .mb = &mb };
 	char secs[32];
 	const char *p[1] = { secs };
 	PGresult *res;
