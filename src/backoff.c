@@ -17,7 +17,7 @@ backoff_delay_ms(const struct backoff *b, unsigned attempt, uint32_t rnd)
 	uint64_t fixed, spread;
 	uint32_t pct = b->jitter_pct > 100 ? 100 : b->jitter_pct;
 
-	for (unsigned i = 0; i < attempt && d < b->max_ms; i++)
+	for (unsigned i = 0; i < attempt && d != 0 && d < b->max_ms; i++)
 		d *= 2;
 	if (d > b->max_ms)
 		d = b->max_ms;

@@ -661,6 +661,23 @@ broker_wait_confirms(struct broker *b, uint64_t first, size_t n, const char *con
 }
 
 int
+broker_heartbeat(struct broker *b, char **cause)
+{
+	amqp_frame_t f;
+	int st;
+
+	memset(&f, 0, sizeof(f));
+	f.frame_type = AMQP_FRAME_HEARTBEAT;
+	f.channel = 0;
+	st = amqp_send_frame(b->conn, &f);
+	if (st != AMQP_STATUS_OK) {
+		*cause = xasprintf("sending a heartbeat: %s", amqp_error_string2(st));
+		return -1;
+	}
+	return 0;
+}
+
+int
 broker_poll(struct broker *b, char **cause)
 {
 	enum confirm none = CONFIRM_ACK;

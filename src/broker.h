@@ -119,6 +119,11 @@ int broker_publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, 
  */
 int broker_wait_confirms(struct broker *b, uint64_t first, size_t n,
     const char *const *ids, enum confirm *status, int timeout_ms, char **cause);
+/*
+ * Send a heartbeat frame now: keeps a consuming connection alive while its
+ * deliveries are deliberately not read (a pause). 0, or -1 (*cause).
+ */
+int broker_heartbeat(struct broker *b, char **cause);
 /* Serve heartbeats and notice a dead connection without waiting: 0, or -1 (*cause). */
 int broker_poll(struct broker *b, char **cause);
 

@@ -36,6 +36,9 @@ struct consumer {
 	struct event *ev;	/* one scratch event (large: items) */
 	enum event_type *etype;	/* type of each delivery of the batch (EV_UNKNOWN: poison) */
 	int *step;		/* retry step of each delivery marked OUT_RETRY */
+	unsigned *attempt;	/* failures of each delivery marked OUT_RETRY or OUT_EXHAUSTED */
+	int fail_uncounted;	/* the batch's failure uses no attempt (a circuit is open) */
+	int fail_in_handler;	/* the failure was a dependency's, classed by the handler */
 	struct retry_policy policy;
 	enum err_class fail;	/* class of the batch's failure (ERR_NONE: from the database) */
 	char fail_why[200];
@@ -132,6 +135,8 @@ handle_one(struct consumer *c, struct delivery *d, char *why, enum event_type *e
 	}
 	if (c->ops->handle(&h, ev) != 0) {
 		c->fail = h.fail;
+		c->fail_uncounted = h.fail_uncounted;
+		c->fail_in_handler = h.fail != ERR_NONE;
 		if (h.fail_why[0] != '\0')
 			snprintf(c->fail_why, sizeof(c->fail_why), "%s", h.fail_why);
 		return OUT_FAIL;
@@ -193,7 +198,7 @@ forward(struct consumer *c, size_t from, size_t n, char **cause)
 		struct delivery *d = &c->d[i];
 		struct broker_header h[32];
 		char attempt[16], reason[ENVELOPE_WHY_MAX + 32], queue[128], expiration[16];
-		unsigned attempts = retry_attempts_of(hdr(d, "x-chorus-attempt"));
+		unsigned attempts = c->attempt[i];
 		size_t nh = 0;
 		uint64_t tag;
 		struct broker_msg m = {
@@ -220,7 +225,6 @@ forward(struct consumer *c, size_t from, size_t n, char **cause)
 			    topology_dead_queue(c->ops->svc), d->message_id ? d->message_id : "-",
 			    d->type ? d->type : "-", c->why[i]);
 		} else {
-			attempts++;
 			snprintf(attempt, sizeof(attempt), "%u", attempts);
 			h[nh++] = (struct broker_header){ "x-chorus-attempt", attempt };
 			h[nh++] = (struct broker_header){ "x-chorus-last-error", c->why[i] };
@@ -299,6 +303,8 @@ apply(struct consumer *c, size_t from, size_t n)
 
 	memset(&c->mb, 0, sizeof(c->mb));
 	c->fail = ERR_NONE;
+	c->fail_uncounted = 0;
+	c->fail_in_handler = 0;
 	c->fail_why[0] = '\0';
 	for (i = from; i < from + n; i++)
 		c->out[i] = OUT_FAIL;	/* not reached yet */
@@ -405,7 +411,10 @@ process(struct consumer *c, size_t n)
 {
 	enum batch_result r = apply(c, 0, n);
 
-	if (r == BATCH_TRANSIENT) {
+	if (r == BATCH_TRANSIENT && c->fail_in_handler && n > 1) {
+		/* a dependency failed, not the database: let what does not need it through */
+		r = BATCH_PERMANENT;
+	} else if (r == BATCH_TRANSIENT && !c->fail_uncounted) {
 		struct backoff bo = { 20, 200, 100 };
 
 		log_info("msg=\"transient failure, trying the batch again\" deliveries=%zu error=\"%s\"",
@@ -416,7 +425,7 @@ process(struct consumer *c, size_t n)
 	if (r == BATCH_TRANSIENT)
 		mark_retry(c, 0, n);
 	if (r == BATCH_PERMANENT) {
-		log_info("msg=\"replaying batch one by one to isolate a failing delivery\" deliveries=%zu", n);
+		log_info("msg=\"replaying batch one by one to isolate failing deliveries\" deliveries=%zu", n);
 		for (size_t i = 0; i < n; i++) {
 			r = apply(c, i, 1);
 			if (r == BATCH_BROKEN)
@@ -431,6 +440,37 @@ process(struct consumer *c, size_t n)
 		return -1;
 	}
 	return settle(c, n);
+}
+
+/*
+ * A dependency's circuit is open: take no delivery until it lets a trial
+ * through, keeping both connections alive meanwhile. 0, or -1: reconnect.
+ */
+static int
+pause_consuming(struct consumer *c, volatile sig_atomic_t *stop, const struct consumer_hooks *hooks)
+{
+	uint64_t next_beat = 0;
+	char *cause = NULL;
+	long ms;
+
+	log_warn("msg=\"consumption paused\" pause_ms=%ld", c->ops->pause_ms());
+	while (!*stop && (ms = c->ops->pause_ms()) > 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if ((uint64_t)ts.tv_sec * 1000 >= next_beat) {
+			if (broker_heartbeat(c->in, &cause) != 0 || broker_poll(c->out_conn, &cause) != 0) {
+				log_warn("msg=\"RabbitMQ connection lost while paused\" error=\"%s\"", cause);
+				free(cause);
+				return -1;
+			}
+			next_beat = (uint64_t)ts.tv_sec * 1000 + 1000;
+		}
+		hooks->tick(&c->st, 1);
+		backoff_sleep(ms < 250 ? (uint32_t)ms : 250, (volatile int *)stop);
+	}
+	log_info("msg=\"consumption resumed\"");
+	return 0;
 }
 
 int
@@ -452,6 +492,7 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 	c.ev = xcalloc(1, sizeof(*c.ev));
 	c.etype = xcalloc(max, sizeof(*c.etype));
 	c.step = xcalloc(max, sizeof(*c.step));
+	c.attempt = xcalloc(max, sizeof(*c.attempt));
 	conf_retry_policy(cfg, &c.policy);
 
 	while (!*stop) {
@@ -500,6 +541,9 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 				delivery_free(&c.d[i]);
 			if (r < 0)
 				break;
+			if (ops->pause_ms != NULL && ops->pause_ms() > 0 &&
+			    pause_consuming(&c, stop, hooks) != 0)
+				break;
 		}
 		if (*stop)
 			break;
@@ -522,5 +566,6 @@ reconnect:
 	free(c.ev);
 	free(c.etype);
 	free(c.step);
+	free(c.attempt);
 	return 0;
 }

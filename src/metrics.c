@@ -46,8 +46,10 @@ static struct {
 	atomic_long backlog;
 	atomic_long oldest_age_ms;
 	atomic_int consumer_up, relay_up;
+	atomic_int breaker_state;	/* -1: no breaker in this worker */
+	atomic_ulong breaker_changes;
 	struct histogram batch, batch_seconds, handler_seconds;
-} m = { .service = "chorus" };
+} m = { .service = "chorus", .breaker_state = -1 };
 
 void
 metrics_init(enum service_id svc)
@@ -142,6 +144,14 @@ metrics_connected(int consumer, int relay)
 		atomic_store(&m.consumer_up, consumer);
 	if (relay >= 0)
 		atomic_store(&m.relay_up, relay);
+}
+
+void
+metrics_breaker(int state, int changed)
+{
+	atomic_store(&m.breaker_state, state);
+	if (changed)
+		atomic_fetch_add(&m.breaker_changes, 1);
 }
 
 void
@@ -293,5 +303,15 @@ metrics_render(void)
 	    atomic_load(&m.consumer_up));
 	put(&o, "chorus_connected{service=\"%s\",part=\"relay\"} %d\n", m.service,
 	    atomic_load(&m.relay_up));
+	if (atomic_load(&m.breaker_state) >= 0) {
+		head(&o, "chorus_circuit_breaker_state", "gauge",
+		    "Circuit breaker of a dependency: 0 closed, 1 open, 2 half-open.");
+		put(&o, "chorus_circuit_breaker_state{service=\"%s\",dependency=\"payment_provider\"} %d\n",
+		    m.service, atomic_load(&m.breaker_state));
+		head(&o, "chorus_circuit_breaker_transitions_total", "counter",
+		    "State changes of a dependency's circuit breaker.");
+		put(&o, "chorus_circuit_breaker_transitions_total{service=\"%s\",dependency=\"payment_provider\"} %lu\n",
+		    m.service, atomic_load(&m.breaker_changes));
+	}
 	return o.s;
 }

@@ -52,6 +52,8 @@ void metrics_batch_done(unsigned size, double seconds);
 void metrics_handler_seconds(double seconds);
 void metrics_outbox(long backlog, double oldest_age_s);
 void metrics_connected(int consumer, int relay);
+/* The payment provider's circuit breaker state (0 closed, 1 open, 2 half-open); changed counts a transition. */
+void metrics_breaker(int state, int changed);
 
 /* Record an emitted event in b: its type and, for the order service's outcomes, the reason. */
 void metrics_batch_emit(struct metrics_batch *b, enum event_type type, const char *reason);

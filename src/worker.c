@@ -344,6 +344,9 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 		}
 	}
 
+	if (ops->init != NULL)
+		ops->init(&cfg);
+
 	/* 4. the relay: publishes what is pending from earlier runs at once */
 	the_relay = relay_start(&cfg, ops->svc, ops->tick, cfg.sweep_ms);
 	if (the_relay == NULL) {

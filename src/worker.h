@@ -26,10 +26,13 @@ struct handler_ctx {
 	/* a failure that is not the database's (a provider outage): its class and words */
 	enum err_class fail;
 	char fail_why[128];
+	int fail_uncounted;	/* not the message's fault (a circuit is open): no attempt used */
 };
 
 struct worker_ops {
 	enum service_id svc;
+	/* Set up what the handler needs from the configuration (may be NULL). */
+	void (*init)(const struct conf *cfg);
 	/*
 	 * Apply one validated, not yet seen event inside the open transaction
 	 * (the inbox row is already written). 0, or -1 on a failure: a
@@ -39,6 +42,11 @@ struct worker_ops {
 	int (*handle)(struct handler_ctx *h, const struct event *ev);
 	/* Periodic work of the service in its own transaction (may be NULL): rows emitted or -1. */
 	relay_tick_fn tick;
+	/*
+	 * Milliseconds to pause consumption before the next batch (a
+	 * dependency's circuit breaker is open), 0 to go on; may be NULL.
+	 */
+	long (*pause_ms)(void);
 };
 
 /* Write ev to the outbox (see outbox_put) and count it on h and h->mb. 0, or -1. */

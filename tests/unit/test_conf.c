@@ -47,6 +47,7 @@ clear_env(void **unused)
 		env_name(conf_key_name(i), name, sizeof(name));
 		unsetenv(name);
 	}
+	unsetenv("CREDENTIALS_DIRECTORY");
 	return 0;
 }
 
@@ -140,12 +141,26 @@ test_defaults(void **unused)
 static void
 test_key_table(void **unused)
 {
+	/* keys the rest of the tests rely on; the table may grow, so no total is pinned */
+	static const char *const core[] = {
+		"amqp_url", "order.database_url", "inventory.database_url",
+		"payment.database_url", "schema_dir", "currency", "log_level", "prefetch",
+		"batch_size", "relay_batch", "relay_poll_ms", "saga_deadline", "sweep_ms",
+		"heartbeat", "connect_timeout", "shutdown_timeout",
+	};
 	struct conf cfg;
 	size_t n = conf_key_count();
 
 	(void)unused;
-	if (n != 16)
-		fail_msg("conf_key_count: got %zu, want 16", n);
+	for (size_t c = 0; c < NELEM(core); c++) {
+		size_t i;
+
+		for (i = 0; i < n; i++)
+			if (strcmp(conf_key_name(i), core[c]) == 0)
+				break;
+		if (i == n)
+			fail_msg("key %s: got missing from the table, want present", core[c]);
+	}
 	conf_defaults(&cfg);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = conf_key_name(i), *def = conf_key_default(i);
@@ -453,6 +468,126 @@ test_arg_errors(void **unused)
 	}
 }
 
+/* --- systemd credentials ---------------------------------------------------- */
+
+/* Write text to dir/name (a credential file). */
+static void
+write_cred(const char *dir, const char *name, const char *text, size_t len)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	free(path);
+}
+
+static void
+remove_creds(const char *dir)
+{
+	static const char *const names[] = { "amqp_url", "order.database_url",
+	    "inventory.database_url", "payment.database_url", "prefetch", "schema_dir" };
+
+	for (size_t i = 0; i < NELEM(names); i++) {
+		char *path = xasprintf("%s/%s", dir, names[i]);
+		unlink(path);
+		free(path);
+	}
+	rmdir(dir);
+}
+
+/*
+ * $CREDENTIALS_DIRECTORY/<key> sets the secret keys (names with "_url")
+ * above the file and below the environment and -o; other keys' files are
+ * ignored, a missing file leaves the key alone, one trailing newline (or
+ * CRLF) is dropped.
+ */
+static void
+test_credentials(void **unused)
+{
+	char dir[] = "/tmp/test_conf_creds.XXXXXX";
+	char *path = write_temp("amqp_url = amqp://file/\nprefetch = 300\n"
+	    "[inventory]\ndatabase_url = postgresql://file/inv\n"
+	    "[payment]\ndatabase_url = postgresql://file/pay\n");
+	char *cause = NULL;
+	struct conf cfg;
+
+	(void)unused;
+	assert_non_null(mkdtemp(dir));
+	write_cred(dir, "amqp_url", "amqp://u:secret@cred/\n", 22);
+	write_cred(dir, "order.database_url", "postgresql://cred/order", 23);
+	write_cred(dir, "inventory.database_url", "postgresql://cred/inv\r\n", 23);
+	write_cred(dir, "prefetch", "999\n", 4);
+	write_cred(dir, "schema_dir", "/from/a/credential\n", 19);
+
+	/* no CREDENTIALS_DIRECTORY: nothing changes */
+	conf_defaults(&cfg);
+	assert_int_equal(conf_load_file(&cfg, path, 1, &cause), 0);
+	if (conf_load_credentials(&cfg, &cause) != 0)
+		fail_msg("conf_load_credentials without the directory: got \"%s\", want success",
+		    cause);
+	expect_str("amqp_url (no credentials)", cfg.amqp_url, "amqp://file/");
+	conf_free(&cfg);
+
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	setenv("CHORUS_ORDER_DATABASE_URL", "postgresql://env/order", 1);
+	conf_defaults(&cfg);
+	assert_int_equal(conf_load_file(&cfg, path, 1, &cause), 0);
+	if (conf_load_credentials(&cfg, &cause) != 0)
+		fail_msg("conf_load_credentials: got \"%s\", want success", cause);
+	expect_str("amqp_url", cfg.amqp_url, "amqp://u:secret@cred/");
+	expect_str("order.database_url", cfg.database_url[SVC_ORDER], "postgresql://cred/order");
+	expect_str("inventory.database_url", cfg.database_url[SVC_INVENTORY],
+	    "postgresql://cred/inv");
+	/* no credential file: the config file's value stays */
+	expect_str("payment.database_url", cfg.database_url[SVC_PAYMENT], "postgresql://file/pay");
+	/* not a secret: a credential file of that name is ignored */
+	expect_long("prefetch", cfg.prefetch, 300);
+	if (strcmp(cfg.schema_dir, "/from/a/credential") == 0)
+		fail_msg("schema_dir: got the credential's value, want it ignored");
+	/* the environment and -o still win */
+	assert_int_equal(conf_load_env(&cfg, &cause), 0);
+	expect_str("order.database_url after the environment", cfg.database_url[SVC_ORDER],
+	    "postgresql://env/order");
+	assert_int_equal(conf_set_arg(&cfg, "amqp_url=amqp://arg/", &cause), 0);
+	expect_str("amqp_url after -o", cfg.amqp_url, "amqp://arg/");
+	conf_free(&cfg);
+
+	/* refusals name the credential's path and the key */
+	{
+		static const struct {
+			const char *text;
+			size_t len;
+			const char *frag;
+		} bad[] = {
+			{ "\n", 1, "must not be empty" },
+			{ "", 0, "must not be empty" },
+			{ "amqp://a/\namqp://b/\n", 20, "one line" },
+			{ "amqp://a/\0junk", 15, "one line" },
+		};
+		char *want = xasprintf("credential %s/amqp_url", dir);
+
+		for (size_t i = 0; i < NELEM(bad); i++) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "bad credential %zu", i);
+			write_cred(dir, "amqp_url", bad[i].text, bad[i].len);
+			conf_defaults(&cfg);
+			if (conf_load_credentials(&cfg, &cause) == 0)
+				fail_msg("%s: got success, want an error", what);
+			expect_cause(what, cause, want, "amqp_url", bad[i].frag, (char *)NULL);
+			free(cause);
+			cause = NULL;
+			conf_free(&cfg);
+		}
+		free(want);
+	}
+	remove_creds(dir);
+	remove_temp(path);
+	clear_env(NULL);
+}
+
 /* log_level takes its words case-insensitively, and "warning" too. */
 static void
 test_log_levels(void **unused)
@@ -510,6 +645,7 @@ main(void)
 		cmocka_unit_test_setup(test_env_errors, clear_env),
 		cmocka_unit_test_setup(test_arg_beats_env, clear_env),
 		cmocka_unit_test_setup(test_arg_errors, clear_env),
+		cmocka_unit_test_setup(test_credentials, clear_env),
 		cmocka_unit_test_setup(test_log_levels, clear_env),
 		cmocka_unit_test_setup(test_replace_frees, clear_env),
 	};

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "payment.h"
+#include "provider.h"
 #include "worker.h"
 
 int
@@ -12,8 +13,10 @@ main(int argc, char **argv)
 {
 	static const struct worker_ops ops = {
 		.svc = SVC_PAYMENT,
+		.init = provider_init,
 		.handle = payment_handle,
 		.tick = NULL,
+		.pause_ms = provider_pause_ms,
 	};
 
 	return worker_main(argc, argv, &ops);

@@ -1,7 +1,8 @@
 /*
  * payment: the payment service's handler (see payment.h). The payment row
  * of the order is locked (created when absent) first: one charge per order,
- * whatever arrives twice or on several instances.
+ * whatever arrives twice or on several instances. Money moves through the
+ * provider (provider.h).
  */
 #include "config.h"
 
@@ -12,45 +13,8 @@
 #include "log.h"
 #include "machine.h"
 #include "payment.h"
+#include "provider.h"
 #include "xmalloc.h"
-
-/* Take amount from the customer's account. 1 charged, 0 refused (reason set), -1 failure. */
-static int
-charge(struct handler_ctx *h, const struct event *ev, char *reason)
-{
-	char amount[32];
-	const char *p[2] = { ev->customer_id, amount };
-	PGresult *res;
-	long long balance;
-
-	if (strcmp(ev->currency, h->cfg->currency) != 0) {
-		strcpy(reason, "currency_mismatch");
-		return 0;
-	}
-	res = db_query(h->db, "pay_lock_account",
-	    "SELECT balance_cents FROM accounts WHERE customer_id = $1 FOR UPDATE", 1, p);
-	if (res == NULL)
-		return -1;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		strcpy(reason, "unknown_customer");
-		return 0;
-	}
-	balance = atoll(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	if (balance < ev->total_cents) {
-		strcpy(reason, "insufficient_funds");
-		return 0;
-	}
-	snprintf(amount, sizeof(amount), "%lld", (long long)ev->total_cents);
-	res = db_query(h->db, "pay_debit",
-	    "UPDATE accounts SET balance_cents = balance_cents - $2::bigint, updated_at = now() "
-	    "WHERE customer_id = $1", 2, p);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 1;
-}
 
 int
 payment_handle(struct handler_ctx *h, const struct event *ev)
@@ -87,9 +51,16 @@ payment_handle(struct handler_ctx *h, const struct event *ev)
 	payment_machine_step(cur, (enum pay_input)in, &step);
 	switch (step.action) {
 	case PAY_ACT_CHARGE:
-		r = charge(h, ev, reason);
-		if (r < 0)
+		switch (provider_charge(h, ev->customer_id, ev->total_cents, ev->currency, reason)) {
+		case PROVIDER_OK:
+			r = 1;
+			break;
+		case PROVIDER_REFUSED:
+			r = 0;
+			break;
+		default:	/* unavailable (h->fail says so) or a database failure */
 			return -1;
+		}
 		payment_machine_charged(r == 1, reason, &step);
 		strlcpy_(customer, ev->customer_id, sizeof(customer));
 		strlcpy_(currency, ev->currency, sizeof(currency));
@@ -99,14 +70,8 @@ payment_handle(struct handler_ctx *h, const struct event *ev)
 		}
 		break;
 	case PAY_ACT_REFUND:
-		p[0] = customer;
-		p[1] = amount;
-		res = db_query(h->db, "pay_credit",
-		    "UPDATE accounts SET balance_cents = balance_cents + $2::bigint, updated_at = now() "
-		    "WHERE customer_id = $1", 2, p);
-		if (res == NULL)
+		if (provider_refund(h, customer, atoll(amount)) != PROVIDER_OK)
 			return -1;
-		PQclear(res);
 		break;
 	case PAY_ACT_NONE:
 		break;

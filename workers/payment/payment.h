@@ -8,7 +8,7 @@
 
 #include "worker.h"
 
-/* Apply one consumed event in the open transaction. 0, or -1 (database failure). */
+/* Apply one consumed event in the open transaction. 0, or -1 (a failure, see worker_ops). */
 int payment_handle(struct handler_ctx *h, const struct event *ev);
 
 #endif
