@@ -8,6 +8,7 @@
 # Usage: scripts/stack.sh start|stop|status|env|reset
 #        scripts/stack.sh psql [psql args]         superuser psql through the socket
 #        scripts/stack.sh rabbitmqctl [args]       rabbitmqctl against our node
+#        scripts/stack.sh pg-restart-immediate     crash-restart PostgreSQL (fault tests)
 #
 #   start   start whatever is not running (idempotent), wait until it answers, write
 #           $CHORUS_STACK_DIR/env; the first start creates the roles and databases
@@ -669,6 +670,15 @@ main() {
 		load_recorded_ports
 		set_ports
 		rabbitmqctl_ours 600 "$@"
+		;;
+	pg-restart-immediate)
+		# fault injection: PostgreSQL crashes (no shutdown checkpoint) and comes back
+		check_stack_dir
+		load_recorded_ports
+		set_ports
+		run_as "$PG_USER" "$(pg_mark)" "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -m immediate \
+			-w -t "$TIMEOUT" -s restart 9>&- || die "PostgreSQL did not restart; see $PG_LOG"
+		say "PostgreSQL restarted (immediate)"
 		;;
 	-h | --help | help) usage ;;
 	*)

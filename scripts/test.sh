@@ -6,9 +6,15 @@
 # and the integration tests against the real servers), stops the stack and
 # prints one closing line "tests: N passed, N failed".
 #
+# Usage: scripts/test.sh [--long]   (--long: the fault suite's long profile)
 # Environment: CHORUS_BUILD_DIR [build-test]  CHORUS_SANITIZE [1]
 #              CHORUS_KEEP_STACK [0]: leave the stack running afterwards
 set -euo pipefail
+case ${1:-} in
+--long) export CHORUS_FAULT_PROFILE=long ;;
+'') ;;
+*) echo "usage: scripts/test.sh [--long]" >&2; exit 64 ;;
+esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${CHORUS_BUILD_DIR:-$top/build-test}
 sanitize=${CHORUS_SANITIZE:-1}
