@@ -2,8 +2,8 @@
  * worker: the skeleton every Chorus daemon runs (see worker.h).
  *
  * Start-up order, each step failing fast with a clear message:
- *   1. options and configuration (file, environment, -o flags) — a bad
- *      value stops here, naming the key;
+ *   1. options and configuration (file, credentials, environment, -o
+ *      flags) — a bad value stops here, naming the key;
  *   2. logging at the configured level, signals (handlers only set flags);
  *   3. the health endpoint (not ready until connected);
  *   4. the outbox relay thread (publishes what earlier runs left pending);
@@ -45,6 +45,7 @@ static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t reload_flag;
 static struct relay *the_relay;
 static uint64_t watchdog_ms;		/* 0: systemd watches nothing */
+static long shutdown_bound_s = 30;	/* SIGTERM to exit, at most */
 static int reload_argc;
 static char **reload_argv;
 static struct conf *live_conf;
@@ -89,13 +90,22 @@ watchdog_interval_ms(void)
 static void
 on_signal(int sig)
 {
+	static const char late[] = "<3>level=error msg=\"shutdown took longer than shutdown_timeout; exiting\"\n";
+
 	if (sig == SIGHUP) {
 		reload_flag = 1;
 		return;
 	}
+	if (sig == SIGALRM) {
+		/* the drain outlived its bound: what is not acked comes again */
+		if (write(STDERR_FILENO, late, sizeof(late) - 1) < 0)
+			_exit(EX_TEMPFAIL);
+		_exit(EX_TEMPFAIL);
+	}
 	if (stop_flag)
 		_exit(EX_SOFTWARE);	/* second signal: exit at once */
 	stop_flag = 1;
+	alarm((unsigned)shutdown_bound_s);
 }
 
 static void
@@ -215,7 +225,8 @@ usage(FILE *f, const char *prog)
 	    "  -h, --help             this help\n"
 	    "\n"
 	    "Every key can also be set as CHORUS_<KEY> in the environment, e.g.\n"
-	    "CHORUS_AMQP_URL, CHORUS_ORDER_DATABASE_URL (so secrets need not be in argv).\n",
+	    "CHORUS_AMQP_URL, CHORUS_ORDER_DATABASE_URL (so secrets need not be in argv),\n"
+	    "and under systemd the *_url keys from credentials ($CREDENTIALS_DIRECTORY/KEY).\n",
 	    prog, conf_default_path());
 }
 
@@ -323,6 +334,8 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	shutdown_bound_s = cfg.shutdown_timeout_s;
 	watchdog_ms = watchdog_interval_ms();
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
