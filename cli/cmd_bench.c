@@ -293,8 +293,7 @@ take(struct bench *bn, const struct delivery *d, struct event *ev, double now)
 		bn->confirmed++;
 	else
 		bn->cancelled++;
-	if (bn->done == bn->n)
-		pthread_cond_broadcast(&bn->cv);
+	pthread_cond_broadcast(&bn->cv);	/* main waits for as many as were published */
 	pthread_mutex_unlock(&bn->mu);
 }
 
@@ -888,7 +887,10 @@ out:
 			print_json(&pa, &bn, published, &f);
 		else if (!c->quiet || f.missing > 0)
 			print_text(c, &pa, &bn, published, &f);
-		if (f.missing > 0) {
+		if (f.missing > 0 && bn.cause != NULL) {
+			cli_err("bench: %zu of %zu orders had no outcome when the outcome consumer "
+			    "stopped", f.missing, published);
+		} else if (f.missing > 0) {
 			cli_err("bench: %zu of %zu orders had no outcome %.0f s after the last publish%s",
 			    f.missing, published, pa.timeout, f.finished == 0 ?
 			    " (are chorus-order, chorus-inventory and chorus-payment running?)" : "");

@@ -6,7 +6,6 @@
 . "$(dirname "$0")/lib.sh"
 
 start_all_workers
-fresh_dead_letters
 
 sku="cli-sku-$RUN"; cust="cli-cust-$RUN"
 ctl -q stock set "$sku" 10

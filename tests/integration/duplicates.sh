@@ -7,7 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 
 start_all_workers -o log_level=debug	# debug: "duplicate event skipped" lines
-fresh_dead_letters
 
 sku="dup-sku-$RUN"; cust="dup-cust-$RUN"
 ctl -q stock set "$sku" 10
@@ -35,13 +34,6 @@ consumed_by_both() {
 		sql_is inventory "SELECT count(*) FROM inbox WHERE event_id = '$1'" 1
 }
 
-# sole_consumers: only this test's workers consume the three queues, so
-# their logs see every delivery.
-sole_consumers() {
-	local s
-	for s in order inventory payment; do [ "$(foreign_consumers "$s")" = 0 ] || return 1; done
-}
-
 # skipped_count EVENT-ID...: "duplicate event skipped" lines naming these events, all logs.
 skipped_count() {
 	local id n total=0
@@ -56,6 +48,7 @@ skipped_at_least() { [ "$(skipped_count "${@:2}")" -ge "$1" ]; }
 
 # --- the same OrderCreated 2..5 times ---------------------------------------
 declare -A EID=()
+sample_others	# (before and after: the worker logs see every delivery unless others consume too)
 for k in 2 3 4 5; do
 	id="dup$k-$RUN"
 	EID[$k]=$(uuid)
@@ -66,9 +59,10 @@ for k in 2 3 4 5; do
 	done
 done
 for k in 2 3 4 5; do ctl -q order wait "dup$k-$RUN" --timeout 30; done
-sole=0
-sole_consumers && sole=1
 wait_drained 60
+sample_others
+sole=1
+others_seen order inventory payment && sole=0
 for k in 2 3 4 5; do
 	id="dup$k-$RUN" e=${EID[$k]}
 	expect "$k copies: order confirmed" "$(order_status "$id")" "CONFIRMED"
@@ -124,24 +118,27 @@ for s in order inventory payment; do
 done
 expect "the saga's events: OrderCreated + 3 outbox events" "${#ids[@]}" "4"
 skipped=$(skipped_count "${ids[@]}")
+OTHERS=([order]=0 [inventory]=0 [payment]=0)
+sample_others
 for ((i = 0; i <= n; i++)); do
 	read -r x rk <"$WORK/re-$i.route"
 	ctl -q publish --raw "@$WORK/re-$i.json" --exchange "$x" --routing-key "$rk"
 done
-sole=0
-sole_consumers && sole=1
-if [ "$sole" = 1 ]; then
+wait_drained 60
+sample_others
+if ! others_seen order inventory payment; then
 	# OrderCreated reaches order and inventory; OrderConfirmed inventory;
 	# InventoryReserved payment; PaymentCompleted order: 5 deliveries, all
 	# skipped (the OrderCreated's earlier copies were skipped already)
 	wait_until "5 re-published deliveries skipped as duplicates" 30 skipped_at_least $((skipped + 5)) "${ids[@]}"
 	expect "re-published deliveries skipped as duplicates" "$(skipped_count "${ids[@]}")" "$((skipped + 5))"
+else
+	log "note: other workers consume these queues; duplicates skipped not counted in logs"
 fi
-wait_drained 60
 dump "$id" >"$WORK/after8.txt"
 expect "re-publishing the saga's events changes nothing (rows, outbox and inbox counts)" \
 	"$(diff "$WORK/before8.txt" "$WORK/after8.txt" && echo same)" "same"
-expect "no dead letters" "$(dead_count order)$(dead_count inventory)$(dead_count payment)" "000"
+expect "no dead letters of this test" "$(dead_mine)" "0"
 for n in order inventory payment; do
 	expect "worker $n still running" "$(worker_alive "$n" && echo up)" "up"
 done

@@ -10,7 +10,6 @@ for s in order inventory payment; do
 	start_worker "$s" "${s}1" -o log_level=debug	# debug: "event handled" lines
 	start_worker "$s" "${s}2" -o log_level=debug
 done
-fresh_dead_letters
 
 sku="multi-sku-$RUN"; none="multi-none-$RUN"
 rich="multi-rich-$RUN"; poor="multi-poor-$RUN"
@@ -96,7 +95,7 @@ ctl -q wait-quiet --timeout 60
 once "$c" 600
 expect "stock: 1400 units sold in all, none held" "$(sql inventory "SELECT on_hand || '/' || reserved FROM stock WHERE sku = '$sku'")" "998600/0"
 expect "rich paid 700 x 150 in all" "$(sql payment "SELECT balance_cents FROM accounts WHERE customer_id = '$rich'")" "$((100000000 - 700 * 150))"
-expect "no dead letters" "$(dead_count order)$(dead_count inventory)$(dead_count payment)" "000"
+expect "no dead letters of this test" "$(dead_mine)" "0"
 
 quiet_and_check "$WORK/base.json"
 finish

@@ -34,6 +34,12 @@ cleanup() {
 			tail -n 15 "$f"
 		done
 	fi
+	# CHORUS_KEEP_LOGS=DIR: keep the workers' logs (DIR/<test>-<run>-<worker>.log)
+	if [ -n "${CHORUS_KEEP_LOGS:-}" ] && mkdir -p "$CHORUS_KEEP_LOGS"; then
+		for f in "$WORK"/*.log; do
+			[ -f "$f" ] && cp "$f" "$CHORUS_KEEP_LOGS/$TEST_NAME-$RUN-$(basename "$f")"
+		done
+	fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -137,6 +143,24 @@ fresh_dead_letters() {
 	for s in order inventory payment; do ctl -q dead purge "$s"; done
 }
 
+# dead_mine: dead letters (all three queues) whose body holds this run's id:
+# this test's, whatever other tests sharing the stack dead-letter.
+dead_mine() {
+	local s
+	for s in order inventory payment; do ctl --json dead show "$s" --limit 100000; done |
+		python3 -c '
+import json, sys
+text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+dec, i, n = json.JSONDecoder(), 0, 0
+while i < len(text):
+    if text[i].isspace():
+        i += 1
+        continue
+    arr, i = dec.raw_decode(text, i)
+    n += sum(sys.argv[1] in m["body"] for m in arr)
+print(n)' "$RUN"
+}
+
 dead_count() { ctl --json dead list | python3 -c "import json,sys; print(json.load(sys.stdin)['chorus.$1.dead'])"; }
 
 # order_status ID: STATUS or STATUS:REASON
@@ -203,6 +227,24 @@ foreign_consumers() {
 	for n in "${!WORKER_SVC[@]}"; do if [ "${WORKER_SVC[$n]}" = "$svc" ]; then mine=$((mine + 1)); fi; done
 	all=$(rmqctl list_consumers --no-table-headers queue_name | grep -cx "chorus\.$svc\.events" || true)
 	echo $((all - mine))
+}
+
+# Other tests' workers may consume the same queues, some only for a while.
+# sample_others notes, per service, any consumer this test did not start;
+# others_seen SERVICE... is true when one was noted: a worker's log then
+# shows only part of what its queue received.
+declare -A OTHERS=([order]=0 [inventory]=0 [payment]=0)
+sample_others() {
+	local s n
+	for s in order inventory payment; do
+		n=$(foreign_consumers "$s")
+		[ "$n" -le 0 ] || OTHERS[$s]=$((OTHERS[$s] + n))
+	done
+}
+others_seen() {
+	local s
+	for s in "$@"; do [ "${OTHERS[$s]}" = 0 ] || return 0; done
+	return 1
 }
 
 # unacked_none: no channel holds a delivered, unacknowledged message.

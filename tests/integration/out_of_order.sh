@@ -4,11 +4,12 @@
 # arrives, sold and charged once; (b) an OrderCancelled seen by inventory and
 # payment before the OrderCreated: the order is cancelled (order_cancelled),
 # nothing held, nothing charged; (c) an InventoryReservationFailed reaching
-# the order service before the OrderCreated: cancelled with that reason.
+# the order service before the OrderCreated: cancelled with that reason;
+# (d) an OrderCancelled seen by payment only, before the InventoryReserved:
+# the customer is never charged, the reservation is released.
 . "$(dirname "$0")/lib.sh"
 
 start_all_workers
-fresh_dead_letters
 
 sku="ooo-sku-$RUN"; cust="ooo-cust-$RUN"
 ctl -q stock set "$sku" 10
@@ -82,10 +83,25 @@ wait_until "inventory recorded the cancel of $c" 30 \
 wait_until "payment recorded the cancel of $c" 30 \
 	sql_is payment "SELECT status FROM payments WHERE order_id = '$c'" CANCELLED
 
+# --- (d) OrderCancelled reaches payment before InventoryReserved ---------------
+d="ooo-d-$RUN"
+event OrderCancelled "$(uuid)" "{\"order_id\":\"$d\",\"reason\":\"test\"}" >"$WORK/d-cancel.json"
+ctl -q publish --raw "@$WORK/d-cancel.json" --queue chorus.payment.events
+wait_until "payment recorded the early cancel of $d" 30 \
+	sql_is payment "SELECT status FROM payments WHERE order_id = '$d'" CANCELLED
+ctl -q order place --id "$d" --customer "$cust" --item "$sku:4" --total 400
+ctl -q order wait "$d" --timeout 30
+expect "(d) order cancelled: order_cancelled (payment refused)" "$(order_status "$d")" "CANCELLED:order_cancelled"
+wait_until "reservation of $d released" 30 \
+	sql_is inventory "SELECT status || ':' || reason FROM reservations WHERE order_id = '$d'" "RELEASED:payment_failed"
+expect "(d) PaymentFailed order_cancelled, never PaymentCompleted" \
+	"$(sql payment "SELECT string_agg(type || ':' || coalesce(payload->'data'->>'reason', ''), ',' ORDER BY seq) FROM outbox WHERE aggregateid = '$d'")" \
+	"PaymentFailed:order_cancelled"
+
 ctl -q wait-quiet --timeout 60
-expect "stock after all three: 2 sold, none held" "$(sql inventory "SELECT on_hand || '/' || reserved FROM stock WHERE sku = '$sku'")" "8/0"
-expect "balance after all three: 700 charged" "$(sql payment "SELECT balance_cents FROM accounts WHERE customer_id = '$cust'")" "9300"
-expect "no dead letters" "$(dead_count order)$(dead_count inventory)$(dead_count payment)" "000"
+expect "stock after all four: 2 sold, none held" "$(sql inventory "SELECT on_hand || '/' || reserved FROM stock WHERE sku = '$sku'")" "8/0"
+expect "balance after all four: 700 charged" "$(sql payment "SELECT balance_cents FROM accounts WHERE customer_id = '$cust'")" "9300"
+expect "no dead letters of this test" "$(dead_mine)" "0"
 
 quiet_and_check "$WORK/base.json"
 finish
