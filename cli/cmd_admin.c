@@ -384,18 +384,34 @@ cmd_dead(struct cli *c, int argc, char **argv)
 	return EX_USAGE;
 }
 
-/* Activity counters: ready messages in the three queues, pending outbox rows, inbox + outbox rows. */
+/*
+ * Activity counters: ready messages in the three queues and in their retry
+ * (delay) queues, where a delivery that failed transiently waits for its
+ * next attempt; pending outbox rows; inbox + outbox rows.
+ */
 static int
 activity(struct cli *c, struct broker *b, long long *ready, long long *pending, long long *rows)
 {
+	struct retry_policy rp;
 	char *cause = NULL;
 
+	conf_retry_policy(&c->cfg, &rp);
 	*ready = *pending = *rows = 0;
 	for (int s = 0; s < SVC__COUNT; s++) {
 		long n = broker_queue_count(b, topology_queue((enum service_id)s), &cause);
 		struct db *db;
 		PGresult *res;
 
+		for (size_t step = 0; n >= 0 && step < rp.steps; step++) {
+			char q[128];
+			long r;
+
+			retry_queue_name((enum service_id)s, &rp, (int)step, q, sizeof(q));
+			if ((r = broker_queue_count(b, q, &cause)) < 0)
+				n = -1;
+			else
+				n += r;
+		}
 		if (n < 0) {
 			cli_err("wait-quiet: %s", cause);
 			free(cause);

@@ -190,7 +190,8 @@ cmd_trace(struct cli *c, int argc, char **argv)
 		cli_err("order %s: nothing known of it in any service", order_id);
 		ret = EX_NOINPUT;
 	}
-	qsort(t.e, t.n, sizeof(*t.e), cmp_entry);
+	if (t.n > 0)
+		qsort(t.e, t.n, sizeof(*t.e), cmp_entry);
 	arr = json_object_new_array();
 	if (ret == 0 && !c->json)
 		printf("%-27s %-9s %-13s %-27s %-36s %-8s %s\n", "time (UTC)", "service", "what",

@@ -352,6 +352,7 @@ mark_retry(struct consumer *c, size_t from, size_t n)
 		if (c->out[i] == OUT_POISON)
 			continue;	/* bad whatever happens: dead-lettered now */
 
+		c->attempt[i] = attempts;	/* forward() writes it to x-chorus-attempt */
 		c->step[i] = retry_step(&c->policy, attempts);
 		c->out[i] = c->step[i] >= 0 ? OUT_RETRY : OUT_EXHAUSTED;
 		snprintf(c->why[i], ENVELOPE_WHY_MAX, "%s", c->fail_why);
