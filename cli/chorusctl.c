@@ -41,7 +41,7 @@ static const struct command commands[] = {
 	{ "snapshot", cmd_snapshot, "snapshot             (stock and balances, JSON, for check --baseline)" },
 	{ "check", cmd_check, "check [--baseline FILE]  (verify the saga invariants once quiet)" },
 	{ "trace", cmd_trace, "trace ORDER_ID [--dead-limit N]  (the saga's timeline across the services)" },
-	{ "bench", cmd_bench, "bench [--orders N] [--rate R] [--window W] [--timeout S]" },
+	{ "bench", cmd_bench, "bench [--orders N] [--rate R] [--window W] [--timeout S] [--customers K]" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -498,6 +498,7 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 
 	while (!*stop) {
 		char *cause = NULL;
+		double next_poll = 0;
 
 		if (connect_all(&c, &cause) != 0) {
 			uint32_t d = backoff_delay_ms(&bo, attempt++, backoff_random());
@@ -521,12 +522,15 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 			int r;
 
 			hooks->tick(&c.st, 1);
-			r = broker_next(c.in, WAIT_FIRST_MS, &c.d[0], &cause);
-			if (r == 0) {
+			/* the forwarding connection is idle under steady load: serve its heartbeats */
+			if (now_s() >= next_poll) {
 				if (broker_poll(c.out_conn, &cause) != 0)
 					goto lost;
-				continue;
+				next_poll = now_s() + 1.0;
 			}
+			r = broker_next(c.in, WAIT_FIRST_MS, &c.d[0], &cause);
+			if (r == 0)
+				continue;
 			if (r < 0)
 				goto lost;
 			n = 1;

@@ -73,10 +73,11 @@ store(struct handler_ctx *h, const char *order_id, const struct order_step *step
 	    "  customer_id = coalesce($7, customer_id), items = coalesce($8::jsonb, items), "
 	    "  total_cents = coalesce($9::bigint, total_cents), currency = coalesce($10, currency), "
 	    "  traceparent = coalesce(nullif($11, ''), traceparent), "
-	    "  created_at = CASE WHEN $7 IS NOT NULL THEN coalesce(created_at, now()) ELSE created_at END, "
-	    "  confirmed_at = CASE WHEN $2 = 'CONFIRMED' THEN coalesce(confirmed_at, now()) END, "
-	    "  cancelled_at = CASE WHEN $2 = 'CANCELLED' THEN coalesce(cancelled_at, now()) END, "
-	    "  updated_at = now() "
+	    "  created_at = CASE WHEN $7 IS NOT NULL THEN coalesce(created_at, clock_timestamp()) "
+	    "    ELSE created_at END, "
+	    "  confirmed_at = CASE WHEN $2 = 'CONFIRMED' THEN coalesce(confirmed_at, clock_timestamp()) END, "
+	    "  cancelled_at = CASE WHEN $2 = 'CANCELLED' THEN coalesce(cancelled_at, clock_timestamp()) END, "
+	    "  updated_at = clock_timestamp() "
 	    "WHERE order_id = $1", 11, p);
 	free(items);
 	if (res == NULL)
