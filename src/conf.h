@@ -39,6 +39,8 @@ struct conf {
 	long breaker_successes;
 	long fault_latency_ms;			/* payment provider fault injection */
 	long fault_error_pct;
+	long outbox_retention_h;
+	long inbox_retention_h;
 };
 
 /* The retry policy the configuration describes. */

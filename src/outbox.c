@@ -242,6 +242,35 @@ measure_backlog(struct db *db)
 	PQclear(res);
 }
 
+/*
+ * Delete what is past its retention: published outbox rows and remembered
+ * inbox ids, a bounded number per call so it never holds up publishing.
+ */
+static void
+clean_up(struct relay *r, struct db *db)
+{
+	char outbox_h[24], inbox_h[24];
+	const char *p[2] = { outbox_h, inbox_h };
+	PGresult *res;
+
+	snprintf(outbox_h, sizeof(outbox_h), "%ld", r->cfg->outbox_retention_h);
+	snprintf(inbox_h, sizeof(inbox_h), "%ld", r->cfg->inbox_retention_h);
+	res = db_query(db, "relay_cleanup",
+	    "WITH o AS (DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+	    "    WHERE published_at < now() - make_interval(hours => $1::int) LIMIT 5000) RETURNING 1), "
+	    "  i AS (DELETE FROM inbox WHERE event_id IN (SELECT event_id FROM inbox "
+	    "    WHERE received_at < now() - make_interval(hours => $2::int) LIMIT 5000) RETURNING 1) "
+	    "SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM i)", 2, p);
+	if (res == NULL) {
+		log_warn("msg=\"outbox/inbox clean-up failed\" error=\"%s\"", db_last_error(db));
+		return;
+	}
+	if (atol(PQgetvalue(res, 0, 0)) + atol(PQgetvalue(res, 0, 1)) > 0)
+		log_info("msg=\"clean-up\" outbox_rows_deleted=%s inbox_rows_deleted=%s",
+		    PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	PQclear(res);
+}
+
 /* Wait until woken, told to stop, or ms pass. */
 static void
 relay_wait(struct relay *r, long ms)
@@ -276,7 +305,7 @@ relay_main(void *arg)
 		struct db *db = NULL;
 		struct broker *b = NULL;
 		char *cause = NULL;
-		uint64_t next_tick = 0, next_measure = 0;
+		uint64_t next_tick = 0, next_measure = 0, next_cleanup = mono_ms() + 5000;
 
 		db = db_connect(r->cfg->database_url[r->svc], name, (int)r->cfg->connect_timeout_s,
 		    r->cfg->statement_timeout_ms,
@@ -323,6 +352,10 @@ relay_main(void *arg)
 			if (mono_ms() >= next_measure) {
 				measure_backlog(db);
 				next_measure = mono_ms() + 1000;
+			}
+			if (mono_ms() >= next_cleanup) {
+				clean_up(r, db);
+				next_cleanup = mono_ms() + 60000;
 			}
 			if (n >= r->cfg->relay_batch)
 				continue;	/* more may be waiting */
