@@ -33,7 +33,8 @@ struct consumer {
 	struct delivery *d;	/* batch_size slots */
 	enum outcome *out;
 	char (*why)[ENVELOPE_WHY_MAX];
-	struct event *ev;	/* one scratch event (large: items) */
+	struct event *evs;	/* the batch's events, parsed (large: items) */
+	const struct event **valid;	/* those that passed validation, for prepare */
 	enum event_type *etype;	/* type of each delivery of the batch (EV_UNKNOWN: poison) */
 	int *step;		/* retry step of each delivery marked OUT_RETRY */
 	unsigned *attempt;	/* failures of each delivery marked OUT_RETRY or OUT_EXHAUSTED */
@@ -107,24 +108,45 @@ connect_all(struct consumer *c, char **cause)
 	return 0;
 }
 
-/* Validate and apply one delivery in the open transaction. */
+/* Parse and validate delivery i into c->evs[i]: OUT_OK, or OUT_POISON with its reason. */
 static enum outcome
-handle_one(struct consumer *c, struct delivery *d, char *why, enum event_type *etype)
+validate(struct consumer *c, size_t i)
 {
-	struct handler_ctx h = { .db = c->db, .cfg = c->cfg, .svc = c->ops->svc, .mb = &c->mb };
-	struct event *ev = c->ev;
-	double t0 = now_s();
-	int r;
+	struct event *ev = &c->evs[i];
 
-	*etype = EV_UNKNOWN;
-	if (envelope_parse(d->body, d->len, ev, why, ENVELOPE_WHY_MAX) != 0)
+	c->etype[i] = EV_UNKNOWN;
+	c->why[i][0] = '\0';
+	if (envelope_parse(c->d[i].body, c->d[i].len, ev, c->why[i], ENVELOPE_WHY_MAX) != 0)
 		return OUT_POISON;
-	*etype = ev->type;
+	c->etype[i] = ev->type;
 	if (!service_consumes(c->ops->svc, ev->type)) {
-		snprintf(why, ENVELOPE_WHY_MAX, "unexpected_type: %s is not consumed by %s",
+		snprintf(c->why[i], ENVELOPE_WHY_MAX, "unexpected_type: %s is not consumed by %s",
 		    event_type_name(ev->type), service_name(c->ops->svc));
 		return OUT_POISON;
 	}
+	return OUT_OK;
+}
+
+/* Record a handler's failure on the consumer. */
+static void
+note_failure(struct consumer *c, const struct handler_ctx *h)
+{
+	c->fail = h->fail;
+	c->fail_uncounted = h->fail_uncounted;
+	c->fail_in_handler = h->fail != ERR_NONE;
+	if (h->fail_why[0] != '\0')
+		snprintf(c->fail_why, sizeof(c->fail_why), "%s", h->fail_why);
+}
+
+/* Apply validated delivery i in the open transaction. */
+static enum outcome
+handle_one(struct consumer *c, size_t i)
+{
+	struct handler_ctx h = { .db = c->db, .cfg = c->cfg, .svc = c->ops->svc, .mb = &c->mb };
+	struct event *ev = &c->evs[i];
+	double t0 = now_s();
+	int r;
+
 	r = inbox_claim(c->db, ev);
 	if (r < 0)
 		return OUT_FAIL;
@@ -134,11 +156,7 @@ handle_one(struct consumer *c, struct delivery *d, char *why, enum event_type *e
 		return OUT_DUP;
 	}
 	if (c->ops->handle(&h, ev) != 0) {
-		c->fail = h.fail;
-		c->fail_uncounted = h.fail_uncounted;
-		c->fail_in_handler = h.fail != ERR_NONE;
-		if (h.fail_why[0] != '\0')
-			snprintf(c->fail_why, sizeof(c->fail_why), "%s", h.fail_why);
+		note_failure(c, &h);
 		return OUT_FAIL;
 	}
 	metrics_handler_seconds(now_s() - t0);
@@ -298,21 +316,32 @@ enum batch_result {
 static enum batch_result
 apply(struct consumer *c, size_t from, size_t n)
 {
+	struct handler_ctx h = { .db = c->db, .cfg = c->cfg, .svc = c->ops->svc, .mb = &c->mb };
 	double t0 = now_s();
-	size_t i;
+	size_t i, nvalid = 0;
 
 	memset(&c->mb, 0, sizeof(c->mb));
 	c->fail = ERR_NONE;
 	c->fail_uncounted = 0;
 	c->fail_in_handler = 0;
 	c->fail_why[0] = '\0';
-	for (i = from; i < from + n; i++)
-		c->out[i] = OUT_FAIL;	/* not reached yet */
+	/* validate first: poison never reaches the database */
+	for (i = from; i < from + n; i++) {
+		c->out[i] = validate(c, i);
+		if (c->out[i] == OUT_OK)
+			c->valid[nvalid++] = &c->evs[i];
+	}
 	if (db_exec(c->db, "BEGIN") != 0)
 		goto failed;
+	/* the service may take its locks for the whole batch at once, in one order */
+	if (nvalid > 0 && c->ops->prepare != NULL && c->ops->prepare(&h, c->valid, nvalid) != 0) {
+		note_failure(c, &h);
+		goto failed;
+	}
 	for (i = from; i < from + n; i++) {
-		c->why[i][0] = '\0';
-		c->out[i] = handle_one(c, &c->d[i], c->why[i], &c->etype[i]);
+		if (c->out[i] != OUT_OK)
+			continue;
+		c->out[i] = handle_one(c, i);
 		if (c->out[i] == OUT_FAIL)
 			goto failed;
 	}
@@ -337,8 +366,10 @@ failed:
 	if (n > 1)
 		return BATCH_PERMANENT;
 	/* alone and failing for good: this delivery is poison for this service */
-	snprintf(c->why[from], ENVELOPE_WHY_MAX, "handler_error: %.200s", c->fail_why);
-	c->out[from] = OUT_POISON;
+	if (c->out[from] != OUT_POISON) {
+		snprintf(c->why[from], ENVELOPE_WHY_MAX, "handler_error: %.200s", c->fail_why);
+		c->out[from] = OUT_POISON;
+	}
 	return BATCH_DONE;
 }
 
@@ -490,7 +521,8 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 	c.d = xcalloc(max, sizeof(*c.d));
 	c.out = xcalloc(max, sizeof(*c.out));
 	c.why = xcalloc(max, sizeof(*c.why));
-	c.ev = xcalloc(1, sizeof(*c.ev));
+	c.evs = xcalloc(max, sizeof(*c.evs));
+	c.valid = xcalloc(max, sizeof(*c.valid));
 	c.etype = xcalloc(max, sizeof(*c.etype));
 	c.step = xcalloc(max, sizeof(*c.step));
 	c.attempt = xcalloc(max, sizeof(*c.attempt));
@@ -568,7 +600,8 @@ reconnect:
 	free(c.d);
 	free(c.out);
 	free(c.why);
-	free(c.ev);
+	free(c.evs);
+	free(c.valid);
 	free(c.etype);
 	free(c.step);
 	free(c.attempt);

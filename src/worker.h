@@ -40,6 +40,12 @@ struct worker_ops {
 	 * the handler classed in h->fail and h->fail_why.
 	 */
 	int (*handle)(struct handler_ctx *h, const struct event *ev);
+	/*
+	 * Called first in each batch's transaction with the batch's valid
+	 * events (may be NULL): where to take the locks several events need
+	 * in one global order, so that instances do not deadlock. 0, or -1.
+	 */
+	int (*prepare)(struct handler_ctx *h, const struct event *const *evs, size_t n);
 	/* Periodic work of the service in its own transaction (may be NULL): rows emitted or -1. */
 	relay_tick_fn tick;
 	/*

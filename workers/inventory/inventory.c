@@ -2,8 +2,8 @@
  * inventory: the inventory service's handler (see inventory.h). The
  * reservation row of the order is locked (created when absent) first, so
  * events of one order are applied one at a time whatever the number of
- * instances; stock rows are locked in SKU order, so reservations do not
- * deadlock each other.
+ * instances. A batch locks every stock row it may touch up front, in SKU
+ * order (inventory_prepare), so instances do not deadlock each other.
  */
 #include "config.h"
 
@@ -166,6 +166,61 @@ store(struct handler_ctx *h, const struct event *ev, const struct inv_step *step
 	    "  currency = coalesce($8, currency), updated_at = now() "
 	    "WHERE order_id = $1", 8, p);
 	free(items);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/* Append "id" to a text array literal being built in *buf (ids need no escaping). */
+static void
+array_add(char **buf, size_t *len, size_t *cap, const char *id)
+{
+	size_t need = strlen(id) + 4;
+
+	if (*len + need + 2 > *cap) {
+		*cap = (*cap + need) * 2;
+		*buf = xrealloc(*buf, *cap);
+	}
+	*len += (size_t)snprintf(*buf + *len, *cap - *len, "%s\"%s\"", *len > 1 ? "," : "", id);
+}
+
+int
+inventory_prepare(struct handler_ctx *h, const struct event *const *evs, size_t n)
+{
+	size_t cap = 256, ls = 1, lo = 1;
+	char *skus = xmalloc(cap), *orders;
+	size_t cap_o = 256;
+	const char *p[2];
+	PGresult *res;
+
+	orders = xmalloc(cap_o);
+	strcpy(skus, "{");
+	strcpy(orders, "{");
+	for (size_t i = 0; i < n; i++) {
+		if (evs[i]->type == EV_ORDER_CREATED)
+			for (size_t k = 0; k < evs[i]->n_items; k++)
+				array_add(&skus, &ls, &cap, evs[i]->items[k].sku);
+		else
+			array_add(&orders, &lo, &cap_o, evs[i]->order_id);
+	}
+	strcat(skus, "}");
+	strcat(orders, "}");
+	p[0] = skus;
+	p[1] = orders;
+	/*
+	 * Every stock row the batch may touch, locked now in SKU order: two
+	 * instances' batches then queue behind each other instead of
+	 * deadlocking (each would otherwise lock its SKUs event by event).
+	 */
+	res = db_query(h->db, "inv_prepare",
+	    "SELECT sku FROM stock WHERE sku IN ("
+	    "  SELECT unnest($1::text[]) UNION "
+	    "  SELECT i->>'sku' FROM reservations r, jsonb_array_elements(r.items) i "
+	    "  WHERE r.order_id = ANY($2::text[]) AND r.status = 'RESERVED') "
+	    "ORDER BY sku FOR UPDATE", 2, p);
+	free(skus);
+	free(orders);
 	if (res == NULL)
 		return -1;
 	PQclear(res);

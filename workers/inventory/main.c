@@ -12,6 +12,7 @@ main(int argc, char **argv)
 {
 	static const struct worker_ops ops = {
 		.svc = SVC_INVENTORY,
+		.prepare = inventory_prepare,
 		.handle = inventory_handle,
 		.tick = NULL,
 	};
