@@ -167,6 +167,26 @@ limit_arg(int argc, char **argv, long def)
 	return def;
 }
 
+static char *
+base64(const void *buf, size_t len)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = buf;
+	char *out = xmalloc(len / 3 * 4 + 5), *o = out;
+
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)p[i] << 16 | (i + 1 < len ? (unsigned)p[i + 1] << 8 : 0) |
+		    (i + 2 < len ? p[i + 2] : 0);
+
+		*o++ = tab[v >> 18 & 63];
+		*o++ = tab[v >> 12 & 63];
+		*o++ = i + 1 < len ? tab[v >> 6 & 63] : '=';
+		*o++ = i + 2 < len ? tab[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
 static struct json_object *
 delivery_json(const struct delivery *d)
 {
@@ -181,7 +201,16 @@ delivery_json(const struct delivery *d)
 	for (size_t i = 0; i < d->nheaders; i++)
 		json_object_object_add(h, d->headers[i].key, json_object_new_string(d->headers[i].value));
 	json_object_object_add(o, "headers", h);
-	json_object_object_add(o, "body", json_object_new_string_len(d->body, (int)d->len));
+	if (envelope_valid_utf8(d->body, d->len)) {
+		json_object_object_add(o, "body", json_object_new_string_len(d->body, (int)d->len));
+	} else {
+		/* JSON holds text only: bytes that are not UTF-8 go as base64 */
+		char *b64 = base64(d->body, d->len);
+
+		json_object_object_add(o, "body", NULL);
+		json_object_object_add(o, "body_base64", json_object_new_string(b64));
+		free(b64);
+	}
 	return o;
 }
 

@@ -791,6 +791,20 @@ scan_utf8(struct scan *sc)
 	return 0;
 }
 
+int
+envelope_valid_utf8(const void *buf, size_t len)
+{
+	struct scan sc = { buf, buf, (const unsigned char *)buf + len, NULL };
+
+	while (sc.p < sc.end) {
+		if (*sc.p < 0x80)
+			sc.p++;
+		else if (scan_utf8(&sc) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* The 4 hex digits of a \u escape, sc->p on the 'u'. */
 static int
 scan_u(struct scan *sc, unsigned *u)

@@ -113,6 +113,8 @@ char *envelope_items_json(const struct event *ev);
 void envelope_new_uuid(char out[ENVELOPE_UUID_LEN + 1]);
 /* Fill out with the current UTC time as RFC 3339 with milliseconds: 2026-11-26T12:00:00.123Z */
 void envelope_now(char out[32]);
+/* true when the len bytes at buf are valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+int envelope_valid_utf8(const void *buf, size_t len);
 /* true when s is a valid id (1..64 chars of [A-Za-z0-9._:-]). */
 int envelope_valid_id(const char *s);
 /* true when s is a valid W3C traceparent (version 00, non-zero ids). */

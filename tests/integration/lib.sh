@@ -157,7 +157,7 @@ while i < len(text):
         i += 1
         continue
     arr, i = dec.raw_decode(text, i)
-    n += sum(sys.argv[1] in m["body"] for m in arr)
+    n += sum(sys.argv[1] in (m["body"] or "") for m in arr)
 print(n)' "$RUN"
 }
 

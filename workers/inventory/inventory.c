@@ -295,7 +295,7 @@ inventory_handle(struct handler_ctx *h, const struct event *ev)
 	}
 	r = handler_emit(h, out, ev);
 	if (r == 0 && step.emit == EV_INVENTORY_RESERVATION_FAILED)
-		log_info("msg=\"reservation refused\" order_id=%s reason=%s sku=%s",
+		log_debug("msg=\"reservation refused\" order_id=%s reason=%s sku=%s",
 		    ev->order_id, step.reason, sku[0] ? sku : "-");
 	free(out);
 	return r;

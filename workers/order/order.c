@@ -111,7 +111,7 @@ emit(struct handler_ctx *h, const char *order_id, const struct order_step *step,
 		r = handler_emit(h, out, cause);
 	}
 	if (r == 0)
-		log_info("msg=\"order %s\" order_id=%s reason=%s trace_id=%.32s",
+		log_debug("msg=\"order %s\" order_id=%s reason=%s trace_id=%.32s",
 		    step->emit == EV_ORDER_CONFIRMED ? "confirmed" : "cancelled", order_id,
 		    step->emit == EV_ORDER_CANCELLED ? step->next.reason : "-",
 		    out->traceparent + 3);

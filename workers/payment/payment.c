@@ -108,7 +108,7 @@ payment_handle(struct handler_ctx *h, const struct event *ev)
 	out->amount_cents = atoll(amount);
 	r = handler_emit(h, out, ev);
 	if (r == 0 && step.emit == EV_PAYMENT_FAILED)
-		log_info("msg=\"payment refused\" order_id=%s reason=%s", ev->order_id, step.reason);
+		log_debug("msg=\"payment refused\" order_id=%s reason=%s", ev->order_id, step.reason);
 	free(out);
 	return r;
 }
