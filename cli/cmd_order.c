@@ -91,9 +91,11 @@ show_query(struct cli *c, enum service_id svc, const char *sql, int n, const cha
 	return 0;
 }
 
+/* order list: one line per order (order show has the rest) */
 static const char *const order_cols =
-    "order_id, status, reason, customer_id, items, total_cents, currency, created_at, "
-    "confirmed_at, cancelled_at, released_at, refunded_at";
+    "order_id, status, reason, customer_id, total_cents, currency, "
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS created_utc, "
+    "(released_at IS NOT NULL) AS released, (refunded_at IS NOT NULL) AS refunded";
 
 static int
 order_show(struct cli *c, const char *id)
