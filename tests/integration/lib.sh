@@ -57,7 +57,16 @@ expect() {
 }
 
 # finish: print the tally and exit non-zero on any failure.
+# finish: stop every worker still running with SIGTERM -- each must drain and
+# exit 0 (under ASan that also means no leak) -- then print the tally and
+# exit non-zero on any failure.
 finish() {
+	local n rc
+	for n in "${!WORKER_PIDS[@]}"; do
+		rc=0
+		stop_worker "$n" TERM || rc=$?
+		expect "worker $n drained and exited 0 on SIGTERM" "$rc" "0"
+	done
 	log "$CHECKS checks, $FAILURES failed"
 	[ "$FAILURES" -eq 0 ]
 }
