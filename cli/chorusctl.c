@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -115,15 +116,6 @@ cli_broker(struct cli *c, int confirm)
 	return b;
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Wait for the confirms of the window [first, first+k); code or 0. */
 static int
 settle_window(struct broker *b, uint64_t first, const char **ids, size_t k)
@@ -160,7 +152,7 @@ cli_publish_events(struct broker *b, struct event *const *evs, size_t n, size_t 
     double rate, const char *app_id)
 {
 	const char **ids = xcalloc(window, sizeof(*ids));
-	double start = now_s();
+	double start = clock_s();
 	uint64_t first = 0;
 	size_t k = 0;
 	int ret = 0;
@@ -188,7 +180,7 @@ cli_publish_events(struct broker *b, struct event *const *evs, size_t n, size_t 
 		uint64_t tag;
 
 		if (rate > 0) {
-			double due = start + (double)i / rate, now = now_s();
+			double due = start + (double)i / rate, now = clock_s();
 			if (due > now) {
 				struct timespec ts = { (time_t)(due - now),
 				    (long)((due - now - (double)(time_t)(due - now)) * 1e9) };

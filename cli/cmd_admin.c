@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "migrate.h"
 #include "topology.h"
 #include "xmalloc.h"
@@ -476,14 +477,14 @@ cmd_wait_quiet(struct cli *c, int argc, char **argv)
 	struct broker *b;
 	long long ready, pending, rows, last_rows = -1;
 	int calm = 0, r = 0;
-	struct timespec start, now;
+	double start;
 
 	for (int i = 1; i + 1 < argc; i++)
 		if (strcmp(argv[i], "--timeout") == 0)
 			timeout = atof(argv[i + 1]);
 	if ((b = cli_broker(c, 0)) == NULL)
 		return EX_UNAVAILABLE;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	start = clock_s();
 	for (;;) {
 		struct timespec ts = { 0, 200 * 1000000L };
 
@@ -496,8 +497,7 @@ cmd_wait_quiet(struct cli *c, int argc, char **argv)
 				printf("quiet: queues empty, outboxes drained\n");
 			break;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 > timeout) {
+		if (clock_s() - start > timeout) {
 			cli_err("not quiet after %.0f s: %lld ready in queues, %lld outbox rows pending",
 			    timeout, ready, pending);
 			r = EX_TEMPFAIL;

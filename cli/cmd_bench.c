@@ -36,6 +36,7 @@
 #include <amqp_tcp_socket.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "topology.h"
 #include "xmalloc.h"
 
@@ -96,15 +97,6 @@ backlog(struct broker *b, long q[SVC__COUNT], char **cause)
 		total += q[s];
 	}
 	return total;
-}
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void
@@ -313,7 +305,7 @@ consumer_main(void *arg)
 		if (r < 0)
 			break;
 		if (r == 1) {
-			take(bn, &d, ev, mono_s());
+			take(bn, &d, ev, clock_s());
 			last = d.tag;
 			unacked++;
 			delivery_free(&d);
@@ -378,7 +370,7 @@ publish_orders(struct cli *c, struct broker *b, const struct bench *bn, size_t c
 	enum confirm *st = xcalloc(window, sizeof(*st));
 	struct event *ev = xcalloc(1, sizeof(*ev));
 	char why[ENVELOPE_WHY_MAX];
-	double start = mono_s();
+	double start = clock_s();
 	uint64_t first = 0;
 	size_t k = 0;
 	int ret = 0;
@@ -401,14 +393,14 @@ publish_orders(struct cli *c, struct broker *b, const struct bench *bn, size_t c
 			double due = start + (double)i / rate;
 
 			/* a long pause: settle first, then keep the connection served */
-			if (due - mono_s() > 0.5 && k > 0) {
+			if (due - clock_s() > 0.5 && k > 0) {
 				if ((ret = settle(b, first, k, ids, idp, st)) != 0)
 					break;
 				*published += k;
 				k = 0;
 			}
-			while (due - mono_s() > 0) {
-				double left = due - mono_s();
+			while (due - clock_s() > 0) {
+				double left = due - clock_s();
 
 				sleep_s(left > 1.0 ? 1.0 : left);
 				if (k == 0 && broker_poll(b, &cause) != 0) {
@@ -448,7 +440,7 @@ publish_orders(struct cli *c, struct broker *b, const struct bench *bn, size_t c
 		m.headers = &h;
 		m.nheaders = 1;
 		m.mandatory = 1;
-		t_pub[i] = mono_s();
+		t_pub[i] = clock_s();
 		if (broker_publish(b, &m, &tag, &cause) != 0) {
 			cli_err("bench: %s", cause);
 			free(cause);
@@ -468,7 +460,7 @@ publish_orders(struct cli *c, struct broker *b, const struct bench *bn, size_t c
 		}
 	}
 out:
-	*t_end = mono_s();
+	*t_end = clock_s();
 	free(ev);
 	free(st);
 	free(idp);
@@ -682,11 +674,11 @@ print_text(const struct cli *c, const struct params *pa, const struct bench *bn,
 static void
 wait_outcomes(struct bench *bn, size_t published, double deadline, const char *run, int notes)
 {
-	double next_note = mono_s() + 5;
+	double next_note = clock_s() + 5;
 
 	pthread_mutex_lock(&bn->mu);
 	while (bn->done < published && !bn->failed) {
-		double now = mono_s(), until = deadline < next_note ? deadline : next_note, d;
+		double now = clock_s(), until = deadline < next_note ? deadline : next_note, d;
 		struct timespec ts;
 
 		if (now >= deadline)

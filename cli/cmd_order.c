@@ -12,6 +12,7 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "xmalloc.h"
 
@@ -157,22 +158,13 @@ order_show(struct cli *c, const char *id)
 	return ret;
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Wait until the order is CONFIRMED or CANCELLED; 0, EX_TEMPFAIL on timeout. */
 static int
 order_wait(struct cli *c, const char *id, double timeout)
 {
 	struct db *db = cli_db(c, SVC_ORDER);
 	const char *p[1] = { id };
-	double deadline = now_s() + timeout;
+	double deadline = clock_s() + timeout;
 	char status[32] = "unknown", reason[80] = "";
 	int ret = EX_TEMPFAIL;
 
@@ -197,7 +189,7 @@ order_wait(struct cli *c, const char *id, double timeout)
 			ret = 0;
 			break;
 		}
-		if (now_s() >= deadline)
+		if (clock_s() >= deadline)
 			break;
 		nanosleep(&ts, NULL);	/* bounded poll of a condition in another process */
 	}

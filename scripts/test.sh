@@ -54,7 +54,7 @@ eval "$(bash "$top/scripts/stack.sh" env)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 rc=0
-make check || rc=$?
+make -j"$(nproc)" check || rc=$?	# the integration tests serialise themselves (Makefile.am)
 if [ "$rc" -ne 0 ]; then
 	for f in $(grep -l -E '^:test-result: (FAIL|ERROR)' $(find . -name '*.trs') 2>/dev/null); do
 		echo "=== ${f%.trs}.log"

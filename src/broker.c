@@ -14,6 +14,7 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
+#include "clock.h"
 #include "broker.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -329,6 +330,27 @@ copy_body(struct delivery *d, amqp_bytes_t body)
 	((char *)d->body)[body.len] = '\0';
 }
 
+/* true (and *cause) when f is the broker closing our channel or connection. */
+static int
+closed_by_broker(struct broker *b, const amqp_frame_t *f, char **cause)
+{
+	if (f->payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+		amqp_channel_close_t *m = f->payload.method.decoded;
+
+		*cause = xasprintf("channel closed by broker: %u %.*s", m->reply_code,
+		    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+	} else if (f->payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+		amqp_connection_close_t *m = f->payload.method.decoded;
+
+		*cause = xasprintf("connection closed by broker: %u %.*s", m->reply_code,
+		    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+	} else {
+		return 0;
+	}
+	b->open = 0;
+	return 1;
+}
+
 /* Read a frame that was not a delivery: fail on channel or connection close. */
 static int
 unexpected_frame(struct broker *b, char **cause)
@@ -342,21 +364,9 @@ unexpected_frame(struct broker *b, char **cause)
 	}
 	if (f.frame_type != AMQP_FRAME_METHOD)
 		return 0;
+	if (closed_by_broker(b, &f, cause))
+		return -1;
 	switch (f.payload.method.id) {
-	case AMQP_CHANNEL_CLOSE_METHOD: {
-		amqp_channel_close_t *m = f.payload.method.decoded;
-		*cause = xasprintf("channel closed by broker: %u %.*s", m->reply_code,
-		    (int)m->reply_text.len, (char *)m->reply_text.bytes);
-		b->open = 0;
-		return -1;
-	}
-	case AMQP_CONNECTION_CLOSE_METHOD: {
-		amqp_connection_close_t *m = f.payload.method.decoded;
-		*cause = xasprintf("connection closed by broker: %u %.*s", m->reply_code,
-		    (int)m->reply_text.len, (char *)m->reply_text.bytes);
-		b->open = 0;
-		return -1;
-	}
 	case AMQP_BASIC_CANCEL_METHOD:
 		*cause = xasprintf("consumer cancelled by broker (queue deleted?)");
 		return -1;
@@ -559,15 +569,6 @@ all_settled(size_t n, const enum confirm *status)
 	return 1;
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* A basic.return: mark the slot whose message_id matches as returned. */
 static int
 read_return(struct broker *b, amqp_channel_t ch, const amqp_basic_return_t *ret, size_t n,
@@ -599,10 +600,10 @@ int
 broker_wait_confirms(struct broker *b, uint64_t first, size_t n, const char *const *ids,
     enum confirm *status, int timeout_ms, char **cause)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = clock_ms() + (uint64_t)timeout_ms;
 
 	while (!all_settled(n, status)) {
-		uint64_t now = now_ms();
+		uint64_t now = clock_ms();
 		struct timeval tv;
 		amqp_frame_t f;
 		int st;
@@ -623,6 +624,8 @@ broker_wait_confirms(struct broker *b, uint64_t first, size_t n, const char *con
 		}
 		if (f.frame_type != AMQP_FRAME_METHOD)
 			continue;
+		if (closed_by_broker(b, &f, cause))
+			return -1;
 		switch (f.payload.method.id) {
 		case AMQP_BASIC_ACK_METHOD: {
 			amqp_basic_ack_t *a = f.payload.method.decoded;
@@ -639,20 +642,6 @@ broker_wait_confirms(struct broker *b, uint64_t first, size_t n, const char *con
 			    cause) != 0)
 				return -1;
 			break;
-		case AMQP_CHANNEL_CLOSE_METHOD: {
-			amqp_channel_close_t *m = f.payload.method.decoded;
-			*cause = xasprintf("channel closed by broker: %u %.*s", m->reply_code,
-			    (int)m->reply_text.len, (char *)m->reply_text.bytes);
-			b->open = 0;
-			return -1;
-		}
-		case AMQP_CONNECTION_CLOSE_METHOD: {
-			amqp_connection_close_t *m = f.payload.method.decoded;
-			*cause = xasprintf("connection closed by broker: %u %.*s", m->reply_code,
-			    (int)m->reply_text.len, (char *)m->reply_text.bytes);
-			b->open = 0;
-			return -1;
-		}
 		default:
 			break;
 		}
@@ -696,14 +685,8 @@ broker_poll(struct broker *b, char **cause)
 			*cause = xasprintf("RabbitMQ connection: %s", amqp_error_string2(st));
 			return -1;
 		}
-		if (f.frame_type == AMQP_FRAME_METHOD &&
-		    (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
-		    f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
-			*cause = xasprintf("RabbitMQ closed the %s",
-			    f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ? "channel" : "connection");
-			b->open = 0;
+		if (f.frame_type == AMQP_FRAME_METHOD && closed_by_broker(b, &f, cause))
 			return -1;
-		}
 		if (f.frame_type == AMQP_FRAME_METHOD &&
 		    f.payload.method.id == AMQP_BASIC_RETURN_METHOD &&
 		    read_return(b, f.channel, f.payload.method.decoded, 0, NULL, &none, cause) != 0)

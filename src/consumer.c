@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "backoff.h"
 #include "broker.h"
 #include "consumer.h"
@@ -56,15 +57,6 @@ handler_emit(struct handler_ctx *h, struct event *ev, const struct event *cause)
 	if (h->mb != NULL)
 		metrics_batch_emit(h->mb, ev->type, ev->reason);
 	return 0;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void
@@ -144,7 +136,7 @@ handle_one(struct consumer *c, size_t i)
 {
 	struct handler_ctx h = { .db = c->db, .cfg = c->cfg, .svc = c->ops->svc, .mb = &c->mb };
 	struct event *ev = &c->evs[i];
-	double t0 = now_s();
+	double t0 = clock_s();
 	int r;
 
 	r = inbox_claim(c->db, ev);
@@ -159,7 +151,7 @@ handle_one(struct consumer *c, size_t i)
 		note_failure(c, &h);
 		return OUT_FAIL;
 	}
-	metrics_handler_seconds(now_s() - t0);
+	metrics_handler_seconds(clock_s() - t0);
 	log_debug("msg=\"event handled\" event_id=%s type=%s order_id=%s trace_id=%.32s emitted=%d",
 	    ev->id, event_type_name(ev->type), ev->order_id,
 	    ev->traceparent[0] ? ev->traceparent + 3 : "-", h.emitted);
@@ -317,7 +309,7 @@ static enum batch_result
 apply(struct consumer *c, size_t from, size_t n)
 {
 	struct handler_ctx h = { .db = c->db, .cfg = c->cfg, .svc = c->ops->svc, .mb = &c->mb };
-	double t0 = now_s();
+	double t0 = clock_s();
 	size_t i, nvalid = 0;
 
 	memset(&c->mb, 0, sizeof(c->mb));
@@ -348,7 +340,7 @@ apply(struct consumer *c, size_t from, size_t n)
 	if (db_exec(c->db, "COMMIT") != 0)
 		goto failed;
 	metrics_commit(&c->mb);
-	metrics_batch_done((unsigned)n, now_s() - t0);
+	metrics_batch_done((unsigned)n, clock_s() - t0);
 	return BATCH_DONE;
 
 failed:
@@ -487,16 +479,13 @@ pause_consuming(struct consumer *c, volatile sig_atomic_t *stop, const struct co
 
 	log_warn("msg=\"consumption paused\" pause_ms=%ld", c->ops->pause_ms());
 	while (!*stop && (ms = c->ops->pause_ms()) > 0) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		if ((uint64_t)ts.tv_sec * 1000 >= next_beat) {
+		if (clock_ms() >= next_beat) {
 			if (broker_heartbeat(c->in, &cause) != 0 || broker_poll(c->out_conn, &cause) != 0) {
 				log_warn("msg=\"RabbitMQ connection lost while paused\" error=\"%s\"", cause);
 				free(cause);
 				return -1;
 			}
-			next_beat = (uint64_t)ts.tv_sec * 1000 + 1000;
+			next_beat = clock_ms() + 1000;
 		}
 		hooks->tick(&c->st, 1);
 		backoff_sleep(ms < 250 ? (uint32_t)ms : 250, (volatile int *)stop);
@@ -555,10 +544,10 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 
 			hooks->tick(&c.st, 1);
 			/* the forwarding connection is idle under steady load: serve its heartbeats */
-			if (now_s() >= next_poll) {
+			if (clock_s() >= next_poll) {
 				if (broker_poll(c.out_conn, &cause) != 0)
 					goto lost;
-				next_poll = now_s() + 1.0;
+				next_poll = clock_s() + 1.0;
 			}
 			r = broker_next(c.in, WAIT_FIRST_MS, &c.d[0], &cause);
 			if (r == 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "backoff.h"
 #include "broker.h"
 #include "log.h"
@@ -219,15 +220,6 @@ out:
 	return ret;
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Refresh the backlog gauges (pending rows, age of the oldest). */
 static void
 measure_backlog(struct db *db)
@@ -305,7 +297,7 @@ relay_main(void *arg)
 		struct db *db = NULL;
 		struct broker *b = NULL;
 		char *cause = NULL;
-		uint64_t next_tick = 0, next_measure = 0, next_cleanup = mono_ms() + 5000;
+		uint64_t next_tick = 0, next_measure = 0, next_cleanup = clock_ms() + 5000;
 
 		db = db_connect(r->cfg->database_url[r->svc], name, (int)r->cfg->connect_timeout_s,
 		    r->cfg->statement_timeout_ms,
@@ -341,21 +333,21 @@ relay_main(void *arg)
 
 			if (atomic_load(&r->abort_now))
 				break;
-			if (r->tick != NULL && mono_ms() >= next_tick && !atomic_load(&r->draining)) {
+			if (r->tick != NULL && clock_ms() >= next_tick && !atomic_load(&r->draining)) {
 				if (r->tick(db, r->cfg) < 0 && !db_ok(db))
 					break;
-				next_tick = mono_ms() + (uint64_t)r->tick_ms;
+				next_tick = clock_ms() + (uint64_t)r->tick_ms;
 			}
 			n = relay_round(r, db, b);
 			if (n < 0)
 				break;
-			if (mono_ms() >= next_measure) {
+			if (clock_ms() >= next_measure) {
 				measure_backlog(db);
-				next_measure = mono_ms() + 1000;
+				next_measure = clock_ms() + 1000;
 			}
-			if (mono_ms() >= next_cleanup) {
+			if (clock_ms() >= next_cleanup) {
 				clean_up(r, db);
-				next_cleanup = mono_ms() + 60000;
+				next_cleanup = clock_ms() + 60000;
 			}
 			if (n >= r->cfg->relay_batch)
 				continue;	/* more may be waiting */

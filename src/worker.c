@@ -33,6 +33,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "clock.h"
 #include "consumer.h"
 #include "health.h"
 #include "metrics.h"
@@ -142,15 +143,6 @@ reload(void)
 	notify("READY=1");
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * Called from the consumer loop at least every quarter second: the
  * watchdog ping (half the interval systemd asked for, so a stuck loop is
@@ -160,7 +152,7 @@ static void
 on_tick(const struct consumer_stats *st, int connected)
 {
 	static uint64_t next_status, next_watchdog;
-	uint64_t now = mono_ms();
+	uint64_t now = clock_ms();
 
 	atomic_store(&consumer_up, connected);
 	atomic_store(&last_tick_ms, now);
@@ -199,7 +191,7 @@ is_ready(char *why, size_t whylen)
 static int
 is_alive(char *why, size_t whylen)
 {
-	uint64_t last = atomic_load(&last_tick_ms), now = mono_ms();
+	uint64_t last = atomic_load(&last_tick_ms), now = clock_ms();
 
 	if (last != 0 && now - last > 30000) {
 		snprintf(why, whylen, "main loop stuck for %llu s", (unsigned long long)((now - last) / 1000));

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "backoff.h"
 #include "breaker.h"
 #include "log.h"
@@ -17,15 +18,6 @@
 
 static struct breaker breaker;
 static long fault_latency_ms, fault_error_pct;
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 void
 provider_init(const struct conf *cfg)
@@ -57,7 +49,7 @@ changed(const char *why)
 static int
 enter(struct handler_ctx *h)
 {
-	if (!breaker_allow(&breaker, mono_ms())) {
+	if (!breaker_allow(&breaker, clock_ms())) {
 		h->fail = ERR_TRANSIENT;
 		h->fail_uncounted = 1;
 		snprintf(h->fail_why, sizeof(h->fail_why), "payment provider circuit open");
@@ -70,7 +62,7 @@ enter(struct handler_ctx *h)
 	if (fault_error_pct > 0 && (long)(backoff_random() % 100) < fault_error_pct) {
 		h->fail = ERR_TRANSIENT;
 		snprintf(h->fail_why, sizeof(h->fail_why), "payment provider unavailable (injected fault)");
-		if (breaker_failure(&breaker, mono_ms()))
+		if (breaker_failure(&breaker, clock_ms()))
 			changed(h->fail_why);
 		return -1;
 	}
@@ -80,7 +72,7 @@ enter(struct handler_ctx *h)
 static void
 leave_ok(void)
 {
-	if (breaker_success(&breaker, mono_ms()))
+	if (breaker_success(&breaker, clock_ms()))
 		changed("");
 }
 
@@ -150,5 +142,5 @@ provider_refund(struct handler_ctx *h, const char *customer, int64_t amount)
 long
 provider_pause_ms(void)
 {
-	return (long)breaker_wait_ms(&breaker, mono_ms());
+	return (long)breaker_wait_ms(&breaker, clock_ms());
 }

@@ -1,0 +1,14 @@
+/*
+ * clock: the monotonic clock every wait and duration is measured on.
+ */
+#ifndef CHORUS_CLOCK_H
+#define CHORUS_CLOCK_H
+
+#include <stdint.h>
+
+/* Milliseconds on CLOCK_MONOTONIC (unaffected by changes of the wall clock). */
+uint64_t clock_ms(void);
+/* Seconds on CLOCK_MONOTONIC, with a fraction. */
+double clock_s(void);
+
+#endif
