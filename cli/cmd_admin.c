@@ -285,6 +285,20 @@ dead_replay(struct cli *c, enum service_id s, long limit)
 		broker_close(in);
 		return EX_UNAVAILABLE;
 	}
+	/* only what is there now: a replayed message that is still poison comes back */
+	{
+		long now = broker_queue_count(in, topology_dead_queue(s), &cause);
+
+		if (now < 0) {
+			cli_err("dead replay: %s", cause);
+			free(cause);
+			broker_close(out);
+			broker_close(in);
+			return EX_UNAVAILABLE;
+		}
+		if (now < limit)
+			limit = now;
+	}
 	while (n < limit) {
 		struct delivery d;
 		struct broker_header h[16];

@@ -16,6 +16,8 @@
 #include "cli.h"
 #include "xmalloc.h"
 
+#define PUBLISH_WINDOW 200	/* events built and in flight at once */
+
 /* Replace every "{n}" in tmpl with n. */
 static char *
 expand(const char *tmpl, unsigned long n)
@@ -229,21 +231,28 @@ cmd_publish(struct cli *c, int argc, char **argv)
 	}
 	if ((text = cli_read_arg(data, &len)) == NULL)
 		return EX_NOINPUT;
-	evs = xcalloc((size_t)count, sizeof(*evs));
-	for (long long i = 0; i < count; i++) {
-		char *d = expand(text, (unsigned long)i + 1);
-
+	/* built and sent a window at a time: memory stays flat whatever --count */
+	ret = 0;
+	evs = xcalloc(PUBLISH_WINDOW, sizeof(*evs));
+	for (size_t i = 0; i < PUBLISH_WINDOW; i++)
 		evs[i] = xcalloc(1, sizeof(**evs));
-		ret = build_event(argv[optind], d, strlen(d), id, evs[i]);
-		free(d);
-		if (ret != 0)
+	for (long long start = 0; start < count && ret == 0; start += PUBLISH_WINDOW) {
+		size_t k = (size_t)(count - start < PUBLISH_WINDOW ? count - start : PUBLISH_WINDOW);
+
+		for (size_t i = 0; i < k; i++) {
+			char *d = expand(text, (unsigned long)(start + (long long)i) + 1);
+
+			ret = build_event(argv[optind], d, strlen(d), id, evs[i]);
+			free(d);
+			if (ret != 0)
+				goto out;
+		}
+		if (b == NULL && (b = cli_broker(c, 1)) == NULL) {
+			ret = EX_UNAVAILABLE;
 			goto out;
+		}
+		ret = cli_publish_events(b, evs, k, PUBLISH_WINDOW, rate, "chorusctl");
 	}
-	if ((b = cli_broker(c, 1)) == NULL) {
-		ret = EX_UNAVAILABLE;
-		goto out;
-	}
-	ret = cli_publish_events(b, evs, (size_t)count, 200, rate, "chorusctl");
 	if (ret == 0 && !c->quiet) {
 		if (count == 1)
 			printf("published %s %s (order %s)\n", argv[optind], evs[0]->id, evs[0]->order_id);
@@ -252,7 +261,7 @@ cmd_publish(struct cli *c, int argc, char **argv)
 	}
 out:
 	broker_close(b);
-	for (long long i = 0; evs != NULL && i < count; i++)
+	for (size_t i = 0; evs != NULL && i < PUBLISH_WINDOW; i++)
 		free(evs[i]);
 	free(evs);
 	free(text);

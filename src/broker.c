@@ -20,7 +20,7 @@
 #include "xmalloc.h"
 
 #define CHANNEL 1
-#define MAX_TABLE 16
+#define MAX_TABLE BROKER_MAX_HEADERS
 
 struct broker {
 	amqp_connection_state_t conn;
@@ -528,12 +528,16 @@ broker_publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, char
 		p._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
 		p.timestamp = (uint64_t)m->timestamp;
 	}
+	if (m->nheaders > MAX_TABLE) {
+		*cause = xasprintf("publish to %s: %zu headers, at most %d", m->exchange, m->nheaders,
+		    MAX_TABLE);
+		return -1;
+	}
 	if (m->nheaders > 0) {
-		size_t n = m->nheaders < MAX_TABLE ? m->nheaders : MAX_TABLE;
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < m->nheaders; i++)
 			table_str(&h[i], m->headers[i].key, m->headers[i].value);
 		p._flags |= AMQP_BASIC_HEADERS_FLAG;
-		p.headers.num_entries = (int)n;
+		p.headers.num_entries = (int)m->nheaders;
 		p.headers.entries = h;
 	}
 	st = amqp_basic_publish(b->conn, CHANNEL, amqp_cstring_bytes(m->exchange),
@@ -576,6 +580,7 @@ read_return(struct broker *b, amqp_channel_t ch, const amqp_basic_return_t *ret,
 {
 	amqp_message_t msg;
 	amqp_rpc_reply_t r = amqp_read_message(b->conn, ch, &msg, 0);
+	int matched = 0;
 	char *id;
 
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -589,10 +594,18 @@ read_return(struct broker *b, amqp_channel_t ch, const amqp_basic_return_t *ret,
 	    (char *)ret->exchange.bytes, (int)ret->routing_key.len, (char *)ret->routing_key.bytes,
 	    ret->reply_code, (int)ret->reply_text.len, (char *)ret->reply_text.bytes);
 	for (size_t i = 0; ids != NULL && i < n; i++)
-		if (ids[i] != NULL && strcmp(ids[i], id) == 0)
+		if (ids[i] != NULL && strcmp(ids[i], id) == 0 && status[i] != CONFIRM_RETURNED) {
 			status[i] = CONFIRM_RETURNED;
+			matched = 1;
+			break;
+		}
 	free(id);
 	amqp_destroy_message(&msg);
+	if (!matched && ids != NULL) {
+		/* which publish it was is unknown: none of the window can count as delivered */
+		*cause = xasprintf("a message without a matching message_id was returned as unroutable");
+		return -1;
+	}
 	return 0;
 }
 

@@ -16,6 +16,9 @@
 
 struct broker;
 
+/* Most headers broker_publish sends (more is an error, never a silent cut). */
+#define BROKER_MAX_HEADERS 32
+
 /* Headers a message may carry, as strings (other kinds are rendered as text). */
 struct broker_header {
 	char *key;

@@ -15,6 +15,7 @@
 #include "inbox.h"
 #include "log.h"
 #include "metrics.h"
+#include "pgarray.h"
 #include "retry.h"
 #include "topology.h"
 #include "xmalloc.h"
@@ -35,7 +36,8 @@ struct consumer {
 	enum outcome *out;
 	char (*why)[ENVELOPE_WHY_MAX];
 	struct event *evs;	/* the batch's events, parsed (large: items) */
-	const struct event **valid;	/* those that passed validation, for prepare */
+	const struct event **valid;	/* those that passed validation, in order */
+	bool *fresh;		/* valid[k] was never seen before (inbox) */
 	enum event_type *etype;	/* type of each delivery of the batch (EV_UNKNOWN: poison) */
 	int *step;		/* retry step of each delivery marked OUT_RETRY */
 	unsigned *attempt;	/* failures of each delivery marked OUT_RETRY or OUT_EXHAUSTED */
@@ -46,6 +48,9 @@ struct consumer {
 	char fail_why[200];
 	struct metrics_batch mb;
 	struct consumer_stats st;
+	volatile sig_atomic_t *stop;
+	const struct consumer_hooks *hooks;
+	uint64_t next_keepalive;
 };
 
 int
@@ -56,6 +61,25 @@ handler_emit(struct handler_ctx *h, struct event *ev, const struct event *cause)
 	h->emitted++;
 	if (h->mb != NULL)
 		metrics_batch_emit(h->mb, ev->type, ev->reason);
+	return 0;
+}
+
+int
+worker_lock_state_rows(struct handler_ctx *h, const struct event *const *evs, size_t n,
+    const char *name, const char *sql)
+{
+	struct pgarray ids = { 0 };
+	const char *p[1];
+	PGresult *res;
+
+	for (size_t i = 0; i < n; i++)
+		pgarray_add(&ids, evs[i]->order_id);
+	p[0] = pgarray_text(&ids);
+	res = db_query(h->db, name, sql, 1, p);
+	pgarray_free(&ids);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
 	return 0;
 }
 
@@ -130,23 +154,14 @@ note_failure(struct consumer *c, const struct handler_ctx *h)
 		snprintf(c->fail_why, sizeof(c->fail_why), "%s", h->fail_why);
 }
 
-/* Apply validated delivery i in the open transaction. */
+/* Apply validated, fresh delivery i in the open transaction. */
 static enum outcome
 handle_one(struct consumer *c, size_t i)
 {
 	struct handler_ctx h = { .db = c->db, .cfg = c->cfg, .svc = c->ops->svc, .mb = &c->mb };
 	struct event *ev = &c->evs[i];
 	double t0 = clock_s();
-	int r;
 
-	r = inbox_claim(c->db, ev);
-	if (r < 0)
-		return OUT_FAIL;
-	if (r == 0) {
-		log_debug("msg=\"duplicate event skipped\" event_id=%s type=%s order_id=%s",
-		    ev->id, event_type_name(ev->type), ev->order_id);
-		return OUT_DUP;
-	}
 	if (c->ops->handle(&h, ev) != 0) {
 		note_failure(c, &h);
 		return OUT_FAIL;
@@ -206,7 +221,7 @@ forward(struct consumer *c, size_t from, size_t n, char **cause)
 	envelope_now(now);
 	for (size_t i = from; i < from + n; i++) {
 		struct delivery *d = &c->d[i];
-		struct broker_header h[32];
+		struct broker_header h[BROKER_MAX_HEADERS];
 		char attempt[16], reason[ENVELOPE_WHY_MAX + 32], queue[128], expiration[16];
 		unsigned attempts = c->attempt[i];
 		size_t nh = 0;
@@ -220,7 +235,8 @@ forward(struct consumer *c, size_t from, size_t n, char **cause)
 
 		if (c->out[i] != OUT_POISON && c->out[i] != OUT_RETRY && c->out[i] != OUT_EXHAUSTED)
 			continue;
-		nh = kept_headers(d, h, 20);
+		/* the Chorus headers first; the message's own after, as many as fit */
+		nh = 0;
 		if (hdr(d, "x-original-routing-key") == NULL) {
 			h[nh++] = (struct broker_header){ "x-original-exchange", d->exchange };
 			h[nh++] = (struct broker_header){ "x-original-routing-key", d->routing_key };
@@ -262,6 +278,7 @@ forward(struct consumer *c, size_t from, size_t n, char **cause)
 			    "type=%s attempts=%u error=\"%s\"", topology_dead_queue(c->ops->svc),
 			    d->message_id ? d->message_id : "-", d->type ? d->type : "-", attempts, c->why[i]);
 		}
+		nh += kept_headers(d, h + nh, BROKER_MAX_HEADERS - nh);
 		m.nheaders = nh;
 		if (broker_publish(c->out_conn, &m, &tag, cause) != 0)
 			goto out;
@@ -294,6 +311,31 @@ out:
 	return ret;
 }
 
+/*
+ * Between deliveries of a long batch (a slow dependency): ping the watchdog
+ * and the health clock, keep both RabbitMQ connections alive (send-only on
+ * the consuming one: no delivery is read), and notice a stop request.
+ * 0 go on, -1 stop now.
+ */
+static int
+keep_alive(struct consumer *c)
+{
+	char *cause = NULL;
+
+	if (*c->stop)
+		return -1;
+	if (clock_ms() < c->next_keepalive)
+		return 0;
+	c->next_keepalive = clock_ms() + 1000;
+	c->hooks->tick(&c->st, 1);
+	if (broker_heartbeat(c->in, &cause) != 0 || broker_poll(c->out_conn, &cause) != 0) {
+		/* the ack or the forward will fail and the batch come again */
+		log_warn("msg=\"RabbitMQ connection lost during a batch\" error=\"%s\"", cause);
+		free(cause);
+	}
+	return 0;
+}
+
 enum batch_result {
 	BATCH_DONE,		/* committed (or nothing to commit): settle it */
 	BATCH_PERMANENT,	/* rolled back: one delivery fails for good; go one by one */
@@ -310,7 +352,7 @@ apply(struct consumer *c, size_t from, size_t n)
 {
 	struct handler_ctx h = { .db = c->db, .cfg = c->cfg, .svc = c->ops->svc, .mb = &c->mb };
 	double t0 = clock_s();
-	size_t i, nvalid = 0;
+	size_t i, k, nvalid = 0;
 
 	memset(&c->mb, 0, sizeof(c->mb));
 	c->fail = ERR_NONE;
@@ -325,23 +367,40 @@ apply(struct consumer *c, size_t from, size_t n)
 	}
 	if (db_exec(c->db, "BEGIN") != 0)
 		goto failed;
+	/* the batch's ids in the inbox: what was seen before has no effect */
+	if (inbox_claim(c->db, c->valid, nvalid, c->fresh) != 0)
+		goto failed;
 	/* the service may take its locks for the whole batch at once, in one order */
 	if (nvalid > 0 && c->ops->prepare != NULL && c->ops->prepare(&h, c->valid, nvalid) != 0) {
 		note_failure(c, &h);
 		goto failed;
 	}
-	for (i = from; i < from + n; i++) {
+	for (i = from, k = 0; i < from + n; i++) {
 		if (c->out[i] != OUT_OK)
 			continue;
+		if (!c->fresh[k++]) {
+			log_debug("msg=\"duplicate event skipped\" event_id=%s type=%s order_id=%s",
+			    c->evs[i].id, event_type_name(c->evs[i].type), c->evs[i].order_id);
+			c->out[i] = OUT_DUP;
+			continue;
+		}
 		c->out[i] = handle_one(c, i);
 		if (c->out[i] == OUT_FAIL)
 			goto failed;
+		if (keep_alive(c) != 0)
+			goto stopped;
 	}
 	if (db_exec(c->db, "COMMIT") != 0)
 		goto failed;
 	metrics_commit(&c->mb);
 	metrics_batch_done((unsigned)n, clock_s() - t0);
 	return BATCH_DONE;
+
+stopped:
+	/* told to stop in the middle of a long batch: roll back, ack nothing */
+	(void)db_exec(c->db, "ROLLBACK");
+	memset(&c->mb, 0, sizeof(c->mb));
+	return BATCH_BROKEN;
 
 failed:
 	if (!db_ok(c->db))
@@ -370,11 +429,13 @@ static void
 mark_retry(struct consumer *c, size_t from, size_t n)
 {
 	for (size_t i = from; i < from + n; i++) {
-		unsigned attempts = retry_attempts_of(hdr(&c->d[i], "x-chorus-attempt")) + 1;
+		unsigned attempts = retry_attempts_of(hdr(&c->d[i], "x-chorus-attempt"));
 
 		if (c->out[i] == OUT_POISON)
 			continue;	/* bad whatever happens: dead-lettered now */
-
+		/* an open circuit is not the message's failure: it spends no attempt */
+		if (!c->fail_uncounted || attempts == 0)
+			attempts++;
 		c->attempt[i] = attempts;	/* forward() writes it to x-chorus-attempt */
 		c->step[i] = retry_step(&c->policy, attempts);
 		c->out[i] = c->step[i] >= 0 ? OUT_RETRY : OUT_EXHAUSTED;
@@ -507,11 +568,14 @@ consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay 
 	c.cfg = cfg;
 	c.ops = ops;
 	c.relay = relay;
+	c.stop = stop;
+	c.hooks = hooks;
 	c.d = xcalloc(max, sizeof(*c.d));
 	c.out = xcalloc(max, sizeof(*c.out));
 	c.why = xcalloc(max, sizeof(*c.why));
 	c.evs = xcalloc(max, sizeof(*c.evs));
 	c.valid = xcalloc(max, sizeof(*c.valid));
+	c.fresh = xcalloc(max, sizeof(*c.fresh));
 	c.etype = xcalloc(max, sizeof(*c.etype));
 	c.step = xcalloc(max, sizeof(*c.step));
 	c.attempt = xcalloc(max, sizeof(*c.attempt));
@@ -591,6 +655,7 @@ reconnect:
 	free(c.why);
 	free(c.evs);
 	free(c.valid);
+	free(c.fresh);
 	free(c.etype);
 	free(c.step);
 	free(c.attempt);

@@ -33,20 +33,24 @@ struct db *
 db_connect(const char *url, const char *application_name, int timeout_s,
     long statement_timeout_ms, char **cause)
 {
-	const char *keys[] = { "dbname", "application_name", "connect_timeout", "options", NULL };
-	char tmo[16], opts[64];
-	const char *vals[5];
+	/* the URL's own settings stay; these fill what it leaves out (expand_dbname) */
+	const char *keys[] = { "dbname", "application_name", "connect_timeout", "keepalives",
+		"keepalives_idle", "keepalives_interval", "keepalives_count", NULL };
+	char tmo[16], set[64];
+	const char *vals[8];
 	struct db *db;
 
 	snprintf(tmo, sizeof(tmo), "%d", timeout_s);
-	snprintf(opts, sizeof(opts), "-c statement_timeout=%ld", statement_timeout_ms);
 	vals[0] = url;
 	vals[1] = application_name;
 	vals[2] = tmo;
-	vals[3] = statement_timeout_ms > 0 ? opts : NULL;
-	vals[4] = NULL;
+	/* a server that vanishes is noticed in about 20 s, not the kernel's 15 min */
+	vals[3] = "1";
+	vals[4] = "10";
+	vals[5] = "5";
+	vals[6] = "2";
+	vals[7] = NULL;
 	db = xcalloc(1, sizeof(*db));
-	/* expand_dbname: url is a full connection string; later keys fill gaps only */
 	db->pg = PQconnectdbParams(keys, vals, 1);
 	if (db->pg == NULL || PQstatus(db->pg) != CONNECTION_OK) {
 		const char *m = db->pg ? PQerrorMessage(db->pg) : "out of memory";
@@ -55,6 +59,14 @@ db_connect(const char *url, const char *application_name, int timeout_s,
 		return NULL;
 	}
 	PQsetNoticeProcessor(db->pg, notice_quiet, NULL);
+	if (statement_timeout_ms > 0) {
+		snprintf(set, sizeof(set), "SET statement_timeout = %ld", statement_timeout_ms);
+		if (db_exec(db, set) != 0) {
+			*cause = xasprintf("%s", db_last_error(db));
+			db_close(db);
+			return NULL;
+		}
+	}
 	return db;
 }
 

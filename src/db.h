@@ -16,8 +16,9 @@ enum db_error { DB_OK = 0, DB_TRANSIENT, DB_PERMANENT };
 
 /*
  * Connect to url, bounding the connect by timeout_s and every statement by
- * statement_timeout_ms (0: the server's default), so no call waits for
- * ever. Returns NULL with *cause (caller frees) on failure.
+ * statement_timeout_ms (0: the server's default), with TCP keepalives, so
+ * no call waits for ever. Settings in the URL are kept. Returns NULL with
+ * *cause (caller frees) on failure.
  */
 struct db *db_connect(const char *url, const char *application_name, int timeout_s,
     long statement_timeout_ms, char **cause);

@@ -187,7 +187,7 @@ relay_round(struct relay *r, struct db *db, struct broker *b)
 		log_warn("msg=\"events not accepted by the broker, kept pending\" count=%d", nack);
 		u = db_query(db, "relay_retry_later",
 		    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
-		    "  next_attempt_at = now() + make_interval(secs => least(60, power(2, attempts))) "
+		    "  next_attempt_at = now() + make_interval(secs => power(2, least(attempts, 6))) "
 		    "WHERE id = ANY($1::uuid[])", 2, q);
 		free(failed);
 		if (u == NULL)

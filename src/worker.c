@@ -368,8 +368,8 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 
 	notify("STOPPING=1\nSTATUS=draining the outbox");
 	log_info("msg=\"stopping: publishing what is pending\"");
+	health_stop(health);	/* first: /readyz must not look at a relay being freed */
 	relay_stop(the_relay, (int)cfg.shutdown_timeout_s);
-	health_stop(health);
 	log_info("msg=\"stopped\"");
 	conf_free(&cfg);
 	return 0;

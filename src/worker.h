@@ -58,6 +58,16 @@ struct worker_ops {
 /* Write ev to the outbox (see outbox_put) and count it on h and h->mb. 0, or -1. */
 int handler_emit(struct handler_ctx *h, struct event *ev, const struct event *cause);
 
+/*
+ * Lock (creating when absent) the state rows of the orders of a batch, in
+ * order id order, with sql ($1: the order ids as text[]; it must insert
+ * SELECT DISTINCT ... ORDER BY 1 ... ON CONFLICT DO UPDATE): instances then
+ * take one order's row after the other in the same order and never
+ * deadlock. 0, or -1 (database failure).
+ */
+int worker_lock_state_rows(struct handler_ctx *h, const struct event *const *evs, size_t n,
+    const char *name, const char *sql);
+
 /* Parse options, load the config, run the worker until SIGTERM. Returns the exit status. */
 int worker_main(int argc, char **argv, const struct worker_ops *ops);
 

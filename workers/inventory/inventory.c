@@ -14,6 +14,7 @@
 #include "log.h"
 #include "machine.h"
 #include "inventory.h"
+#include "pgarray.h"
 #include "xmalloc.h"
 
 /* The order's items summed per SKU (the same SKU twice adds up), in order of first mention. */
@@ -42,25 +43,6 @@ sum_items(const struct event *ev, struct want *w)
 	}
 }
 
-/* {"a","b"} and {1,2}: array literals for unnest (ids hold no quote or backslash; quoted so that a SKU named NULL stays a string). */
-static void
-arrays(const struct want *w, char **skus, char **qtys)
-{
-	size_t cap = 2 + w->n * (ENVELOPE_ID_MAX + 24);
-	size_t a = 0, b = 0;
-
-	*skus = xmalloc(cap);
-	*qtys = xmalloc(cap);
-	(*skus)[a++] = '{';
-	(*qtys)[b++] = '{';
-	for (size_t i = 0; i < w->n; i++) {
-		a += (size_t)snprintf(*skus + a, cap - a, "%s\"%s\"", i ? "," : "", w->sku[i]);
-		b += (size_t)snprintf(*qtys + b, cap - b, "%s%lld", i ? "," : "", w->qty[i]);
-	}
-	snprintf(*skus + a, cap - a, "}");
-	snprintf(*qtys + b, cap - b, "}");
-}
-
 /*
  * Hold every item of the order, or none. Returns 1 held, 0 refused (reason
  * and sku set), -1 database failure.
@@ -69,15 +51,21 @@ static int
 reserve(struct handler_ctx *h, const struct event *ev, char *reason, char *sku)
 {
 	struct want *w = xmalloc(sizeof(*w));
-	char *skus, *qtys;
+	struct pgarray skus = { 0 }, qtys = { 0 };
 	const char *p[2];
 	PGresult *res;
 	int ret = -1;
 
 	sum_items(ev, w);
-	arrays(w, &skus, &qtys);
-	p[0] = skus;
-	p[1] = qtys;
+	for (size_t i = 0; i < w->n; i++) {
+		char q[24];
+
+		snprintf(q, sizeof(q), "%lld", w->qty[i]);
+		pgarray_add(&skus, w->sku[i]);
+		pgarray_add(&qtys, q);
+	}
+	p[0] = pgarray_text(&skus);
+	p[1] = pgarray_text(&qtys);
 	res = db_query(h->db, "inv_lock_stock",
 	    "SELECT sku, on_hand - reserved FROM stock WHERE sku = ANY($1::text[]) "
 	    "ORDER BY sku FOR UPDATE", 1, p);
@@ -113,8 +101,8 @@ reserve(struct handler_ctx *h, const struct event *ev, char *reason, char *sku)
 		PQclear(res);
 	}
 out:
-	free(skus);
-	free(qtys);
+	pgarray_free(&skus);
+	pgarray_free(&qtys);
 	free(w);
 	return ret;
 }
@@ -172,46 +160,32 @@ store(struct handler_ctx *h, const struct event *ev, const struct inv_step *step
 	return 0;
 }
 
-/* Append "id" to a text array literal being built in *buf (ids need no escaping). */
-static void
-array_add(char **buf, size_t *len, size_t *cap, const char *id)
-{
-	size_t need = strlen(id) + 4;
-
-	if (*len + need + 2 > *cap) {
-		*cap = (*cap + need) * 2;
-		*buf = xrealloc(*buf, *cap);
-	}
-	*len += (size_t)snprintf(*buf + *len, *cap - *len, "%s\"%s\"", *len > 1 ? "," : "", id);
-}
-
 int
 inventory_prepare(struct handler_ctx *h, const struct event *const *evs, size_t n)
 {
-	size_t cap = 256, ls = 1, lo = 1;
-	char *skus = xmalloc(cap), *orders;
-	size_t cap_o = 256;
+	struct pgarray skus = { 0 }, orders = { 0 };
 	const char *p[2];
 	PGresult *res;
 
-	orders = xmalloc(cap_o);
-	strcpy(skus, "{");
-	strcpy(orders, "{");
+	/* the reservation rows first, in order id order (as every instance does) */
+	if (worker_lock_state_rows(h, evs, n, "inv_prepare_rows",
+	    "INSERT INTO reservations (order_id, status) SELECT DISTINCT o, 'NONE' "
+	    "FROM unnest($1::text[]) AS u(o) ORDER BY 1 "
+	    "ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id") != 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (evs[i]->type == EV_ORDER_CREATED)
 			for (size_t k = 0; k < evs[i]->n_items; k++)
-				array_add(&skus, &ls, &cap, evs[i]->items[k].sku);
+				pgarray_add(&skus, evs[i]->items[k].sku);
 		else
-			array_add(&orders, &lo, &cap_o, evs[i]->order_id);
+			pgarray_add(&orders, evs[i]->order_id);
 	}
-	strcat(skus, "}");
-	strcat(orders, "}");
-	p[0] = skus;
-	p[1] = orders;
+	p[0] = pgarray_text(&skus);
+	p[1] = pgarray_text(&orders);
 	/*
-	 * Every stock row the batch may touch, locked now in SKU order: two
-	 * instances' batches then queue behind each other instead of
-	 * deadlocking (each would otherwise lock its SKUs event by event).
+	 * Then every stock row the batch may touch, in SKU order: two
+	 * instances' batches queue behind each other instead of deadlocking
+	 * (each would otherwise lock its SKUs event by event).
 	 */
 	res = db_query(h->db, "inv_prepare",
 	    "SELECT sku FROM stock WHERE sku IN ("
@@ -219,8 +193,8 @@ inventory_prepare(struct handler_ctx *h, const struct event *const *evs, size_t 
 	    "  SELECT i->>'sku' FROM reservations r, jsonb_array_elements(r.items) i "
 	    "  WHERE r.order_id = ANY($2::text[]) AND r.status = 'RESERVED') "
 	    "ORDER BY sku FOR UPDATE", 2, p);
-	free(skus);
-	free(orders);
+	pgarray_free(&skus);
+	pgarray_free(&orders);
 	if (res == NULL)
 		return -1;
 	PQclear(res);

@@ -13,6 +13,7 @@ main(int argc, char **argv)
 {
 	static const struct worker_ops ops = {
 		.svc = SVC_ORDER,
+		.prepare = order_prepare,
 		.handle = order_handle,
 		.tick = order_deadline_sweep,
 	};

@@ -120,6 +120,14 @@ emit(struct handler_ctx *h, const char *order_id, const struct order_step *step,
 }
 
 int
+order_prepare(struct handler_ctx *h, const struct event *const *evs, size_t n)
+{
+	return worker_lock_state_rows(h, evs, n, "order_prepare",
+	    "INSERT INTO orders (order_id) SELECT DISTINCT o FROM unnest($1::text[]) AS u(o) "
+	    "ORDER BY 1 ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id");
+}
+
+int
 order_handle(struct handler_ctx *h, const struct event *ev)
 {
 	const char *p[1] = { ev->order_id };

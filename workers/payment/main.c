@@ -14,6 +14,7 @@ main(int argc, char **argv)
 	static const struct worker_ops ops = {
 		.svc = SVC_PAYMENT,
 		.init = provider_init,
+		.prepare = payment_prepare,
 		.handle = payment_handle,
 		.tick = NULL,
 		.pause_ms = provider_pause_ms,

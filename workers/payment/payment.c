@@ -13,8 +13,43 @@
 #include "log.h"
 #include "machine.h"
 #include "payment.h"
+#include "pgarray.h"
 #include "provider.h"
 #include "xmalloc.h"
+
+int
+payment_prepare(struct handler_ctx *h, const struct event *const *evs, size_t n)
+{
+	struct pgarray customers = { 0 }, orders = { 0 };
+	const char *p[2];
+	PGresult *res;
+
+	if (worker_lock_state_rows(h, evs, n, "pay_prepare_rows",
+	    "INSERT INTO payments (order_id, status) SELECT DISTINCT o, 'NONE' "
+	    "FROM unnest($1::text[]) AS u(o) ORDER BY 1 "
+	    "ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id") != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (evs[i]->type == EV_INVENTORY_RESERVED)
+			pgarray_add(&customers, evs[i]->customer_id);
+		else
+			pgarray_add(&orders, evs[i]->order_id);
+	}
+	p[0] = pgarray_text(&customers);
+	p[1] = pgarray_text(&orders);
+	/* then the accounts the batch may charge or refund, in customer order */
+	res = db_query(h->db, "pay_prepare_accounts",
+	    "SELECT 1 FROM accounts WHERE customer_id IN ("
+	    "  SELECT unnest($1::text[]) UNION "
+	    "  SELECT customer_id FROM payments WHERE order_id = ANY($2::text[]) "
+	    "  AND status = 'COMPLETED') ORDER BY customer_id FOR UPDATE", 2, p);
+	pgarray_free(&customers);
+	pgarray_free(&orders);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
 
 int
 payment_handle(struct handler_ctx *h, const struct event *ev)
