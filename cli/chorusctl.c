@@ -97,6 +97,25 @@ cli_db(struct cli *c, enum service_id svc)
 	return db;
 }
 
+int
+cli_exec(struct cli *c, enum service_id svc, const char *sql, int n, const char *const *p)
+{
+	struct db *db = cli_db(c, svc);
+	PGresult *res;
+	int ret = 0;
+
+	if (db == NULL)
+		return EX_UNAVAILABLE;
+	res = db_query(db, NULL, sql, n, p);
+	if (res == NULL) {
+		cli_err("%s database: %s", service_name(svc), db_last_error(db));
+		ret = db_last_class(db) == DB_TRANSIENT ? EX_UNAVAILABLE : EX_DATAERR;
+	}
+	PQclear(res);
+	db_close(db);
+	return ret;
+}
+
 struct broker *
 cli_broker(struct cli *c, int confirm)
 {
@@ -118,13 +137,16 @@ cli_broker(struct cli *c, int confirm)
 
 /* Wait for the confirms of the window [first, first+k); code or 0. */
 static int
-settle_window(struct broker *b, uint64_t first, const char **ids, size_t k)
+settle_window(struct broker *b, uint64_t first, char (*ids)[ENVELOPE_UUID_LEN + 1], size_t k)
 {
+	const char **idp = xcalloc(k, sizeof(*idp));
 	enum confirm *st = xcalloc(k, sizeof(*st));
 	char *cause = NULL;
 	int ret = 0;
 
-	if (broker_wait_confirms(b, first, k, ids, st, 30000, &cause) != 0) {
+	for (size_t i = 0; i < k; i++)
+		idp[i] = ids[i];
+	if (broker_wait_confirms(b, first, k, idp, st, 30000, &cause) != 0) {
 		cli_err("publish not confirmed: %s", cause);
 		free(cause);
 		ret = EX_PROTOCOL;
@@ -143,50 +165,84 @@ settle_window(struct broker *b, uint64_t first, const char **ids, size_t k)
 		}
 	}
 out:
+	free(idp);
 	free(st);
 	return ret;
 }
 
-int
-cli_publish_events(struct broker *b, struct event *const *evs, size_t n, size_t window,
-    double rate, const char *app_id)
+/* Sleep s seconds (fractions too). */
+static void
+sleep_s(double s)
 {
-	const char **ids = xcalloc(window, sizeof(*ids));
+	struct timespec ts;
+
+	if (s <= 0)
+		return;
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+}
+
+int
+cli_publish(struct broker *b, size_t n, cli_event_fn make, void *arg, size_t window,
+    double rate, const char *app_id, double *sent_at, size_t *published)
+{
+	char (*ids)[ENVELOPE_UUID_LEN + 1] = xcalloc(window, sizeof(*ids));
+	struct event *ev = xcalloc(1, sizeof(*ev));
 	double start = clock_s();
 	uint64_t first = 0;
-	size_t k = 0;
+	size_t k = 0, done = 0;
 	int ret = 0;
 
 	for (size_t i = 0; i < n && ret == 0; i++) {
-		struct event *ev = evs[i];
-		char *body = envelope_render(ev);
-		char *cause = NULL;
-		struct broker_header h = { "traceparent", ev->traceparent };
-		struct broker_msg m = {
-			.exchange = event_type_exchange(ev->type),
-			.routing_key = event_type_routing_key(ev->type),
-			.body = body,
-			.len = strlen(body),
-			.content_type = "application/cloudevents+json",
-			.message_id = ev->id,
-			.type = event_type_name(ev->type),
-			.correlation_id = ev->subject,
-			.app_id = app_id,
-			.timestamp = (int64_t)time(NULL),
-			.headers = &h,
-			.nheaders = ev->traceparent[0] ? 1 : 0,
-			.mandatory = 1,
-		};
+		struct broker_header h = { "traceparent", NULL };
+		struct broker_msg m;
+		char *body, *cause = NULL;
 		uint64_t tag;
 
 		if (rate > 0) {
-			double due = start + (double)i / rate, now = clock_s();
-			if (due > now) {
-				struct timespec ts = { (time_t)(due - now),
-				    (long)((due - now - (double)(time_t)(due - now)) * 1e9) };
-				nanosleep(&ts, NULL);
+			double due = start + (double)i / rate;
+
+			/* a long pause: settle what is in flight first */
+			if (due - clock_s() > 0.5 && k > 0) {
+				if ((ret = settle_window(b, first, ids, k)) != 0)
+					break;
+				done += k;
+				k = 0;
+			}
+			/* and keep the connection served while waiting (heartbeats) */
+			while (due - clock_s() > 0) {
+				double left = due - clock_s();
+
+				sleep_s(left > 1.0 ? 1.0 : left);
+				if (k == 0 && broker_poll(b, &cause) != 0) {
+					cli_err("%s", cause);
+					free(cause);
+					ret = EX_UNAVAILABLE;
+					goto out;
+				}
 			}
 		}
+		if ((ret = make(arg, i, ev)) != 0)
+			break;
+		body = envelope_render(ev);
+		h.value = ev->traceparent;
+		memset(&m, 0, sizeof(m));
+		m.exchange = event_type_exchange(ev->type);
+		m.routing_key = event_type_routing_key(ev->type);
+		m.body = body;
+		m.len = strlen(body);
+		m.content_type = "application/cloudevents+json";
+		m.message_id = ev->id;
+		m.type = event_type_name(ev->type);
+		m.correlation_id = ev->subject;
+		m.app_id = app_id;
+		m.timestamp = (int64_t)time(NULL);
+		m.headers = &h;
+		m.nheaders = ev->traceparent[0] ? 1 : 0;
+		m.mandatory = 1;
+		if (sent_at != NULL)
+			sent_at[i] = clock_s();
 		if (broker_publish(b, &m, &tag, &cause) != 0) {
 			cli_err("%s", cause);
 			free(cause);
@@ -197,12 +253,18 @@ cli_publish_events(struct broker *b, struct event *const *evs, size_t n, size_t 
 		free(body);
 		if (k == 0)
 			first = tag;
-		ids[k++] = ev->id;
+		strlcpy_(ids[k++], ev->id, sizeof(ids[0]));
 		if (k == window || i + 1 == n) {
-			ret = settle_window(b, first, ids, k);
+			if ((ret = settle_window(b, first, ids, k)) != 0)
+				break;
+			done += k;
 			k = 0;
 		}
 	}
+out:
+	if (published != NULL)
+		*published = done;
+	free(ev);
 	free(ids);
 	return ret;
 }

@@ -30,15 +30,26 @@ struct cli {
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Connect to a service's database; NULL after printing why. */
 struct db *cli_db(struct cli *c, enum service_id svc);
+/*
+ * Run one writing statement on a service's database (fixtures): 0, or a
+ * sysexits code after printing why (65 when the database refuses the data).
+ */
+int cli_exec(struct cli *c, enum service_id svc, const char *sql, int n, const char *const *p);
 /* Connect to RabbitMQ (confirm mode when asked); NULL after printing why. */
 struct broker *cli_broker(struct cli *c, int confirm);
+/* Make event i (0-based) of a run into ev (envelope filled). 0, or an exit code. */
+typedef int (*cli_event_fn)(void *arg, size_t i, struct event *ev);
+
 /*
- * Publish events (bodies rendered from evs) on their types' exchanges with
- * mandatory and confirms, at most window in flight, at most rate per
- * second (0: no limit). Returns 0, or a sysexits code after printing why.
+ * Publish n events made by make, on their types' exchanges, with mandatory
+ * and publisher confirms: at most window in flight, at most rate per second
+ * (0: no limit; while waiting the connection is kept served). sent_at[i],
+ * when given, gets the time (clock_s) just before event i was published;
+ * *published, when given, how many were confirmed. 0, or a sysexits code
+ * after printing why (76: not confirmed, returned or refused).
  */
-int cli_publish_events(struct broker *b, struct event *const *evs, size_t n, size_t window,
-    double rate, const char *app_id);
+int cli_publish(struct broker *b, size_t n, cli_event_fn make, void *arg, size_t window,
+    double rate, const char *app_id, double *sent_at, size_t *published);
 /* Print a json-c object (pretty) on stdout and release it. */
 void cli_print_json(struct json_object *o);
 /* A parse of a whole non-negative number; -1 when it is not one. */

@@ -45,7 +45,6 @@
 #define BENCH_TOTAL 100			/* cents per order */
 #define BENCH_PREFETCH 1000
 #define BENCH_ACK_EVERY 250
-#define BENCH_CONFIRM_TIMEOUT_MS 30000
 #define BENCH_QUEUE_EXPIRES_MS 60000	/* an abandoned private queue goes away */
 #define BENCH_MAX_REASONS 8
 
@@ -99,38 +98,6 @@ backlog(struct broker *b, long q[SVC__COUNT], char **cause)
 	return total;
 }
 
-static void
-sleep_s(double s)
-{
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
-}
-
-/* Run one fixture statement; 0 or a sysexits code after printing why. */
-static int
-fixture(struct cli *c, enum service_id svc, const char *sql, int n, const char *const *p)
-{
-	struct db *db = cli_db(c, svc);
-	PGresult *res;
-
-	if (db == NULL)
-		return EX_UNAVAILABLE;
-	res = db_query(db, NULL, sql, n, p);
-	if (res == NULL) {
-		cli_err("bench fixtures: %s database: %s", service_name(svc), db_last_error(db));
-		db_close(db);
-		return EX_SOFTWARE;
-	}
-	PQclear(res);
-	db_close(db);
-	return 0;
-}
-
 static int
 set_fixtures(struct cli *c, size_t n, size_t customers)
 {
@@ -141,7 +108,7 @@ set_fixtures(struct cli *c, size_t n, size_t customers)
 	snprintf(units, sizeof(units), "%zu", n * BENCH_QTY);
 	p[0] = BENCH_SKU;
 	p[1] = units;
-	r = fixture(c, SVC_INVENTORY,
+	r = cli_exec(c, SVC_INVENTORY,
 	    "INSERT INTO stock (sku, on_hand) VALUES ($1, $2::bigint) ON CONFLICT (sku) "
 	    "DO UPDATE SET on_hand = stock.on_hand + EXCLUDED.on_hand, updated_at = now()", 2, p);
 	if (r != 0)
@@ -151,7 +118,7 @@ set_fixtures(struct cli *c, size_t n, size_t customers)
 	    (unsigned long long)((n + customers - 1) / customers) * BENCH_TOTAL);
 	p[0] = ncust;
 	p[1] = cents;
-	return fixture(c, SVC_PAYMENT,
+	return cli_exec(c, SVC_PAYMENT,
 	    "INSERT INTO accounts (customer_id, balance_cents) "
 	    "SELECT 'bench-cust-' || g, $2::bigint FROM generate_series(1, $1::int) AS g "
 	    "ON CONFLICT (customer_id) DO UPDATE "
@@ -331,141 +298,38 @@ consumer_main(void *arg)
 	return NULL;
 }
 
-/* Wait for the confirms of one window; 0 or a sysexits code after printing why. */
-static int
-settle(struct broker *b, uint64_t first, size_t k, char (*ids)[ENVELOPE_UUID_LEN + 1],
-    const char **idp, enum confirm *st)
-{
-	char *cause = NULL;
+struct order_maker {
+	struct cli *c;
+	const struct bench *bn;
+	size_t customers;
+};
 
-	for (size_t i = 0; i < k; i++) {
-		st[i] = CONFIRM_PENDING;
-		idp[i] = ids[i];
-	}
-	if (broker_wait_confirms(b, first, k, idp, st, BENCH_CONFIRM_TIMEOUT_MS, &cause) != 0) {
-		cli_err("bench: publish not confirmed: %s", cause);
-		free(cause);
-		return EX_PROTOCOL;
-	}
-	for (size_t i = 0; i < k; i++)
-		if (st[i] != CONFIRM_ACK) {
-			cli_err("bench: OrderCreated %s was %s", ids[i], st[i] == CONFIRM_RETURNED ?
-			    "unroutable (returned by the broker)" : "refused (nack) by the broker");
-			return EX_PROTOCOL;
-		}
-	return 0;
-}
-
-/*
- * Publish the n OrderCreated events, window at a time, recording in
- * t_pub[i] the time just before order i+1 is published. *published gets
- * how many were sent and confirmed, *t_end when the last confirm came.
- */
+/* cli_event_fn: bench order i (one unit of the bench SKU, customers in turn). */
 static int
-publish_orders(struct cli *c, struct broker *b, const struct bench *bn, size_t customers,
-    size_t window, double rate, double *t_pub, size_t *published, double *t_end)
+make_order(void *arg, size_t i, struct event *ev)
 {
-	char (*ids)[ENVELOPE_UUID_LEN + 1] = xcalloc(window, sizeof(*ids));
-	const char **idp = xcalloc(window, sizeof(*idp));
-	enum confirm *st = xcalloc(window, sizeof(*st));
-	struct event *ev = xcalloc(1, sizeof(*ev));
+	const struct order_maker *om = arg;
 	char why[ENVELOPE_WHY_MAX];
-	double start = clock_s();
-	uint64_t first = 0;
-	size_t k = 0;
-	int ret = 0;
 
-	*published = 0;
+	memset(ev, 0, sizeof(*ev));
 	ev->type = EV_ORDER_CREATED;
 	strlcpy_(ev->source, "chorusctl", sizeof(ev->source));
-	strlcpy_(ev->currency, c->cfg.currency, sizeof(ev->currency));
+	strlcpy_(ev->currency, om->c->cfg.currency, sizeof(ev->currency));
 	ev->n_items = 1;
 	strlcpy_(ev->items[0].sku, BENCH_SKU, sizeof(ev->items[0].sku));
 	ev->items[0].quantity = BENCH_QTY;
 	ev->total_cents = BENCH_TOTAL;
-	for (size_t i = 0; i < bn->n; i++) {
-		struct broker_header h;
-		struct broker_msg m;
-		char *body, *cause = NULL;
-		uint64_t tag;
-
-		if (rate > 0) {
-			double due = start + (double)i / rate;
-
-			/* a long pause: settle first, then keep the connection served */
-			if (due - clock_s() > 0.5 && k > 0) {
-				if ((ret = settle(b, first, k, ids, idp, st)) != 0)
-					break;
-				*published += k;
-				k = 0;
-			}
-			while (due - clock_s() > 0) {
-				double left = due - clock_s();
-
-				sleep_s(left > 1.0 ? 1.0 : left);
-				if (k == 0 && broker_poll(b, &cause) != 0) {
-					cli_err("bench: %s", cause);
-					free(cause);
-					ret = EX_UNAVAILABLE;
-					goto out;
-				}
-			}
-		}
-		snprintf(ev->order_id, sizeof(ev->order_id), "%s%zu", bn->prefix, i + 1);
-		strlcpy_(ev->subject, ev->order_id, sizeof(ev->subject));
-		snprintf(ev->customer_id, sizeof(ev->customer_id), "bench-cust-%zu",
-		    i % customers + 1);
-		envelope_new_uuid(ev->id);
-		envelope_now(ev->time);
-		envelope_child_traceparent(NULL, ev->traceparent);
-		if (i == 0 && envelope_check(ev, why, sizeof(why)) != 0) {
-			cli_err("bench: invalid OrderCreated: %s", why);
-			ret = EX_DATAERR;
-			break;
-		}
-		body = envelope_render(ev);
-		h.key = "traceparent";
-		h.value = ev->traceparent;
-		memset(&m, 0, sizeof(m));
-		m.exchange = event_type_exchange(ev->type);
-		m.routing_key = event_type_routing_key(ev->type);
-		m.body = body;
-		m.len = strlen(body);
-		m.content_type = "application/cloudevents+json";
-		m.message_id = ev->id;
-		m.type = event_type_name(ev->type);
-		m.correlation_id = ev->subject;
-		m.app_id = "chorusctl";
-		m.timestamp = (int64_t)time(NULL);
-		m.headers = &h;
-		m.nheaders = 1;
-		m.mandatory = 1;
-		t_pub[i] = clock_s();
-		if (broker_publish(b, &m, &tag, &cause) != 0) {
-			cli_err("bench: %s", cause);
-			free(cause);
-			free(body);
-			ret = EX_UNAVAILABLE;
-			break;
-		}
-		free(body);
-		if (k == 0)
-			first = tag;
-		strlcpy_(ids[k++], ev->id, sizeof(ids[0]));
-		if (k == window || i + 1 == bn->n) {
-			if ((ret = settle(b, first, k, ids, idp, st)) != 0)
-				break;
-			*published += k;
-			k = 0;
-		}
+	snprintf(ev->order_id, sizeof(ev->order_id), "%s%zu", om->bn->prefix, i + 1);
+	strlcpy_(ev->subject, ev->order_id, sizeof(ev->subject));
+	snprintf(ev->customer_id, sizeof(ev->customer_id), "bench-cust-%zu", i % om->customers + 1);
+	envelope_new_uuid(ev->id);
+	envelope_now(ev->time);
+	envelope_child_traceparent(NULL, ev->traceparent);
+	if (i == 0 && envelope_check(ev, why, sizeof(why)) != 0) {
+		cli_err("bench: invalid OrderCreated: %s", why);
+		return EX_DATAERR;
 	}
-out:
-	*t_end = clock_s();
-	free(ev);
-	free(st);
-	free(idp);
-	free(ids);
-	return ret;
+	return 0;
 }
 
 static int
@@ -851,8 +715,13 @@ cmd_bench(struct cli *c, int argc, char **argv)
 	}
 	if (!c->quiet && !c->json)
 		fprintf(stderr, "bench %s: publishing %zu orders...\n", pa.run, pa.n);
-	ret = publish_orders(c, pub, &bn, pa.customers, pa.window, pa.rate, t_pub, &published,
-	    &t_pub_end);
+	{
+		struct order_maker om = { c, &bn, pa.customers };
+
+		ret = cli_publish(pub, pa.n, make_order, &om, pa.window, pa.rate, "chorusctl", t_pub,
+		    &published);
+		t_pub_end = clock_s();
+	}
 	broker_close(pub);
 	pub = NULL;
 	/* outcomes: at most --timeout after the last publish */

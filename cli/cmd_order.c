@@ -268,27 +268,16 @@ cmd_order(struct cli *c, int argc, char **argv)
 	return EX_USAGE;
 }
 
-/* Run one fixture statement; exit code. */
+/* Run one fixture statement and say what it did; exit code. */
 static int
 fixture(struct cli *c, enum service_id svc, const char *sql, int n, const char *const *p,
     const char *done)
 {
-	struct db *db = cli_db(c, svc);
-	PGresult *res;
+	int r = cli_exec(c, svc, sql, n, p);
 
-	if (db == NULL)
-		return EX_UNAVAILABLE;
-	res = db_query(db, NULL, sql, n, p);
-	if (res == NULL) {
-		cli_err("%s", db_last_error(db));
-		db_close(db);
-		return EX_DATAERR;
-	}
-	PQclear(res);
-	db_close(db);
-	if (!c->quiet)
+	if (r == 0 && !c->quiet)
 		printf("%s\n", done);
-	return 0;
+	return r;
 }
 
 int

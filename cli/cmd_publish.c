@@ -16,7 +16,7 @@
 #include "cli.h"
 #include "xmalloc.h"
 
-#define PUBLISH_WINDOW 200	/* events built and in flight at once */
+#define PUBLISH_WINDOW 200	/* publishes in flight at once */
 
 /* Replace every "{n}" in tmpl with n. */
 static char *
@@ -161,6 +161,33 @@ out:
 	return ret;
 }
 
+struct template_arg {
+	const char *type;
+	const char *text;	/* --data, "{n}" replaced by the event's number */
+	const char *id;		/* --id, or NULL: a new id each */
+};
+
+/* cli_event_fn: event i of publish --count, from the --data template. */
+static int
+from_template(void *arg, size_t i, struct event *ev)
+{
+	const struct template_arg *ta = arg;
+	char *d = expand(ta->text, (unsigned long)i + 1);
+	int r = build_event(ta->type, d, strlen(d), ta->id, ev);
+
+	free(d);
+	return r;
+}
+
+/* cli_event_fn: the one prepared event. */
+static int
+the_event(void *arg, size_t i, struct event *ev)
+{
+	(void)i;
+	memcpy(ev, arg, sizeof(*ev));
+	return 0;
+}
+
 int
 cmd_publish(struct cli *c, int argc, char **argv)
 {
@@ -181,7 +208,7 @@ cmd_publish(struct cli *c, int argc, char **argv)
 	const char *rk = NULL, *ptype = NULL, *msgid = NULL;
 	long long count = 1;
 	double rate = 0;
-	struct event **evs = NULL;
+	struct event *first = NULL;
 	struct broker *b = NULL;
 	char *text = NULL;
 	size_t len = 0;
@@ -231,39 +258,33 @@ cmd_publish(struct cli *c, int argc, char **argv)
 	}
 	if ((text = cli_read_arg(data, &len)) == NULL)
 		return EX_NOINPUT;
-	/* built and sent a window at a time: memory stays flat whatever --count */
-	ret = 0;
-	evs = xcalloc(PUBLISH_WINDOW, sizeof(*evs));
-	for (size_t i = 0; i < PUBLISH_WINDOW; i++)
-		evs[i] = xcalloc(1, sizeof(**evs));
-	for (long long start = 0; start < count && ret == 0; start += PUBLISH_WINDOW) {
-		size_t k = (size_t)(count - start < PUBLISH_WINDOW ? count - start : PUBLISH_WINDOW);
+	/* validate the first before connecting: a bad --data fails with nothing sent */
+	{
+		struct template_arg ta = { argv[optind], text, id };
 
-		for (size_t i = 0; i < k; i++) {
-			char *d = expand(text, (unsigned long)(start + (long long)i) + 1);
-
-			ret = build_event(argv[optind], d, strlen(d), id, evs[i]);
-			free(d);
-			if (ret != 0)
-				goto out;
-		}
-		if (b == NULL && (b = cli_broker(c, 1)) == NULL) {
+		first = xcalloc(1, sizeof(*first));
+		if ((ret = from_template(&ta, 0, first)) != 0)
+			goto out;
+		if ((b = cli_broker(c, 1)) == NULL) {
 			ret = EX_UNAVAILABLE;
 			goto out;
 		}
-		ret = cli_publish_events(b, evs, k, PUBLISH_WINDOW, rate, "chorusctl");
+		/* events are made as they go out: memory stays flat whatever --count */
+		if (count == 1)
+			ret = cli_publish(b, 1, the_event, first, 1, 0, "chorusctl", NULL, NULL);
+		else
+			ret = cli_publish(b, (size_t)count, from_template, &ta, PUBLISH_WINDOW, rate,
+			    "chorusctl", NULL, NULL);
 	}
 	if (ret == 0 && !c->quiet) {
 		if (count == 1)
-			printf("published %s %s (order %s)\n", argv[optind], evs[0]->id, evs[0]->order_id);
+			printf("published %s %s (order %s)\n", argv[optind], first->id, first->order_id);
 		else
 			printf("published %lld %s events\n", count, argv[optind]);
 	}
 out:
 	broker_close(b);
-	for (size_t i = 0; evs != NULL && i < PUBLISH_WINDOW; i++)
-		free(evs[i]);
-	free(evs);
+	free(first);
 	free(text);
 	return ret;
 }
@@ -349,7 +370,7 @@ cmd_order_place(struct cli *c, int argc, char **argv, char *order_id_out, size_t
 		ret = EX_UNAVAILABLE;
 		goto out;
 	}
-	ret = cli_publish_events(b, &ev, 1, 1, 0, "chorusctl");
+	ret = cli_publish(b, 1, the_event, ev, 1, 0, "chorusctl", NULL, NULL);
 	if (ret == 0) {
 		strlcpy_(order_id_out, ev->order_id, outlen);
 		if (!c->quiet)
