@@ -19,6 +19,8 @@ else
 fi
 CHUNK=25
 STACK="$CHORUS_SRCDIR/scripts/stack.sh"
+# whatever happens, leave RabbitMQ running for the tests after this one
+trap 'bash "$STACK" rabbitmqctl start_app >/dev/null 2>&1 || true; cleanup' EXIT
 declare -A FAULTS=()
 fault() { FAULTS[$1]=$(( ${FAULTS[$1]:-0} + ${2:-1} )); }
 
@@ -128,8 +130,17 @@ pub=$!
 sleep 1	# let the load start
 bash "$STACK" rabbitmqctl stop_app >/dev/null
 fault broker_stop
-sleep "$BROKER_DOWN"	# the outage itself
+t_down=$SECONDS
+# readiness follows the connection: not ready while RabbitMQ is away
+mapfile -t orders_up < <(instances_of order)
+watch=${orders_up[0]}
+ready_is() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(health_port "$watch")/readyz")" = "$1" ]; }
+wait_until "$watch not ready while RabbitMQ is down" 20 ready_is 503
+expect "readiness 503 while RabbitMQ is down" "$(ready_is 503 && echo yes)" "yes"
+sleep "$(( BROKER_DOWN - (SECONDS - t_down) > 0 ? BROKER_DOWN - (SECONDS - t_down) : 0 ))"	# the rest of the outage
 bash "$STACK" rabbitmqctl start_app >/dev/null
+wait_until "$watch ready again after RabbitMQ returned" 60 ready_is 200
+expect "readiness 200 again once reconnected" "$(ready_is 200 && echo yes)" "yes"
 wait "$pub"
 
 phase "PostgreSQL crash-restarted (immediate) under load"
