@@ -1,10 +1,13 @@
 /*
  * consumer: the consume loop of a worker. It takes up to batch_size
- * deliveries, handles them in one transaction (inbox claim, state machine,
- * outbox rows), commits, dead-letters poison messages with their reason,
- * and only then acknowledges with one multiple ack. A transient failure
- * rolls the batch back and the deliveries come again; a permanent failure
- * of one delivery is isolated by replaying the batch one by one.
+ * deliveries, validates them, handles the valid ones in one transaction
+ * (inbox claim, the service's locks, state machine, outbox rows), commits,
+ * publishes poison to the dead-letter queue with its reason and transient
+ * failures to a retry queue (see retry.h), and only then acknowledges with
+ * one multiple ack. A transient database failure is tried once more at
+ * once; a permanent failure of one delivery is isolated by replaying the
+ * batch one by one. A lost connection acks nothing: the worker reconnects
+ * and the deliveries come again.
  */
 #ifndef CHORUS_CONSUMER_H
 #define CHORUS_CONSUMER_H
@@ -20,7 +23,7 @@ struct consumer_stats {
 	unsigned long duplicates;	/* already in the inbox */
 	unsigned long dead;		/* dead-lettered */
 	unsigned long batches;
-	unsigned long rollbacks;	/* transient failures: batch rolled back and redelivered */
+	unsigned long rollbacks;	/* deliveries sent to a retry queue after a transient failure */
 };
 
 /* What the consumer tells its worker. */
