@@ -180,6 +180,19 @@ hdr(const struct delivery *d, const char *key)
 	return delivery_header(d, key);
 }
 
+/* The trace id of d's traceparent header, or "-" (for log lines). */
+static const char *
+trace_id(const struct delivery *d, char out[33])
+{
+	const char *tp = delivery_header(d, "traceparent");
+
+	if (tp == NULL || !envelope_valid_traceparent(tp))
+		return "-";
+	memcpy(out, tp + 3, 32);
+	out[32] = '\0';
+	return out;
+}
+
 /* Headers of d that a forwarded copy keeps (not the ones forwarding sets anew). */
 static size_t
 kept_headers(const struct delivery *d, struct broker_header *h, size_t max)
@@ -223,6 +236,7 @@ forward(struct consumer *c, size_t from, size_t n, char **cause)
 		struct delivery *d = &c->d[i];
 		struct broker_header h[BROKER_MAX_HEADERS];
 		char attempt[16], reason[ENVELOPE_WHY_MAX + 32], queue[128], expiration[16];
+		char trace[33];
 		unsigned attempts = c->attempt[i];
 		size_t nh = 0;
 		uint64_t tag;
@@ -247,9 +261,10 @@ forward(struct consumer *c, size_t from, size_t n, char **cause)
 			h[nh++] = (struct broker_header){ "x-chorus-dead-at", now };
 			m.exchange = TOPOLOGY_DEAD_EXCHANGE;
 			m.routing_key = svc;
-			log_warn("msg=\"poison message dead-lettered\" queue=%s event_id=%s type=%s reason=\"%s\"",
-			    topology_dead_queue(c->ops->svc), d->message_id ? d->message_id : "-",
-			    d->type ? d->type : "-", c->why[i]);
+			log_warn("msg=\"poison message dead-lettered\" queue=%s event_id=%s type=%s "
+			    "order_id=%s trace_id=%s reason=\"%s\"", topology_dead_queue(c->ops->svc),
+			    d->message_id ? d->message_id : "-", d->type ? d->type : "-",
+			    d->correlation_id ? d->correlation_id : "-", trace_id(d, trace), c->why[i]);
 		} else {
 			snprintf(attempt, sizeof(attempt), "%u", attempts);
 			h[nh++] = (struct broker_header){ "x-chorus-attempt", attempt };
@@ -275,8 +290,10 @@ forward(struct consumer *c, size_t from, size_t n, char **cause)
 			m.exchange = TOPOLOGY_DEAD_EXCHANGE;
 			m.routing_key = svc;
 			log_error("msg=\"retries exhausted, message dead-lettered\" queue=%s event_id=%s "
-			    "type=%s attempts=%u error=\"%s\"", topology_dead_queue(c->ops->svc),
-			    d->message_id ? d->message_id : "-", d->type ? d->type : "-", attempts, c->why[i]);
+			    "type=%s order_id=%s trace_id=%s attempts=%u error=\"%s\"",
+			    topology_dead_queue(c->ops->svc), d->message_id ? d->message_id : "-",
+			    d->type ? d->type : "-", d->correlation_id ? d->correlation_id : "-",
+			    trace_id(d, trace), attempts, c->why[i]);
 		}
 		nh += kept_headers(d, h + nh, BROKER_MAX_HEADERS - nh);
 		m.nheaders = nh;
