@@ -594,7 +594,8 @@ read_return(struct broker *b, amqp_channel_t ch, const amqp_basic_return_t *ret,
 	    (char *)ret->exchange.bytes, (int)ret->routing_key.len, (char *)ret->routing_key.bytes,
 	    ret->reply_code, (int)ret->reply_text.len, (char *)ret->reply_text.bytes);
 	for (size_t i = 0; ids != NULL && i < n; i++)
-		if (ids[i] != NULL && strcmp(ids[i], id) == 0 && status[i] != CONFIRM_RETURNED) {
+		if (ids[i] != NULL && strcmp(ids[i], id) == 0 && status[i] == CONFIRM_PENDING) {
+			/* a return comes before its own ack: only a pending slot can be it */
 			status[i] = CONFIRM_RETURNED;
 			matched = 1;
 			break;

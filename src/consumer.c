@@ -358,6 +358,7 @@ enum batch_result {
 	BATCH_PERMANENT,	/* rolled back: one delivery fails for good; go one by one */
 	BATCH_TRANSIENT,	/* rolled back: try again later; connections are fine */
 	BATCH_BROKEN,		/* the database connection is gone: reconnect */
+	BATCH_STOPPED,		/* told to stop mid-batch: rolled back, nothing acked */
 };
 
 /*
@@ -417,7 +418,7 @@ stopped:
 	/* told to stop in the middle of a long batch: roll back, ack nothing */
 	(void)db_exec(c->db, "ROLLBACK");
 	memset(&c->mb, 0, sizeof(c->mb));
-	return BATCH_BROKEN;
+	return BATCH_STOPPED;
 
 failed:
 	if (!db_ok(c->db))
@@ -451,10 +452,10 @@ mark_retry(struct consumer *c, size_t from, size_t n)
 		if (c->out[i] == OUT_POISON)
 			continue;	/* bad whatever happens: dead-lettered now */
 		/* an open circuit is not the message's failure: it spends no attempt */
-		if (!c->fail_uncounted || attempts == 0)
+		if (!c->fail_uncounted)
 			attempts++;
 		c->attempt[i] = attempts;	/* forward() writes it to x-chorus-attempt */
-		c->step[i] = retry_step(&c->policy, attempts);
+		c->step[i] = retry_step(&c->policy, attempts > 0 ? attempts : 1);
 		c->out[i] = c->step[i] >= 0 ? OUT_RETRY : OUT_EXHAUSTED;
 		snprintf(c->why[i], ENVELOPE_WHY_MAX, "%s", c->fail_why);
 	}
@@ -513,10 +514,8 @@ process(struct consumer *c, size_t n)
 {
 	enum batch_result r = apply(c, 0, n);
 
-	if (r == BATCH_TRANSIENT && c->fail_in_handler && n > 1) {
-		/* a dependency failed, not the database: let what does not need it through */
-		r = BATCH_PERMANENT;
-	} else if (r == BATCH_TRANSIENT && !c->fail_uncounted) {
+	if (r == BATCH_TRANSIENT && !c->fail_in_handler) {
+		/* the database's: deadlocks and serialization failures clear at once */
 		struct backoff bo = { 20, 200, 100 };
 
 		log_info("msg=\"transient failure, trying the batch again\" deliveries=%zu error=\"%s\"",
@@ -524,18 +523,20 @@ process(struct consumer *c, size_t n)
 		backoff_sleep(backoff_delay_ms(&bo, 0, backoff_random()), NULL);
 		r = apply(c, 0, n);
 	}
+	if (r == BATCH_TRANSIENT && c->fail_in_handler && n > 1)
+		r = BATCH_PERMANENT;	/* a dependency failed: let what does not need it through */
 	if (r == BATCH_TRANSIENT)
 		mark_retry(c, 0, n);
 	if (r == BATCH_PERMANENT) {
 		log_info("msg=\"replaying batch one by one to isolate failing deliveries\" deliveries=%zu", n);
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n && r != BATCH_BROKEN && r != BATCH_STOPPED; i++) {
 			r = apply(c, i, 1);
-			if (r == BATCH_BROKEN)
-				return -1;
 			if (r == BATCH_TRANSIENT)
 				mark_retry(c, i, 1);
 		}
 	}
+	if (r == BATCH_STOPPED)
+		return -1;	/* nothing acked: it all comes again after the restart */
 	if (r == BATCH_BROKEN) {
 		log_warn("msg=\"database connection lost; the batch will be redelivered\" error=\"%s\"",
 		    db_last_error(c->db));
@@ -663,7 +664,7 @@ reconnect:
 		hooks->tick(&c.st, 0);
 		backoff_sleep(backoff_delay_ms(&bo, attempt++, backoff_random()), (volatile int *)stop);
 	}
-	/* stopping: nothing is in flight here (batches settle before the loop checks stop) */
+	/* stopping: a batch in flight was settled, or rolled back and left unacked */
 	disconnect(&c);
 	log_info("msg=\"consumer stopped\" consumed=%lu duplicates=%lu dead_lettered=%lu",
 	    c.st.consumed, c.st.duplicates, c.st.dead);

@@ -33,22 +33,22 @@ struct db *
 db_connect(const char *url, const char *application_name, int timeout_s,
     long statement_timeout_ms, char **cause)
 {
-	/* the URL's own settings stay; these fill what it leaves out (expand_dbname) */
-	const char *keys[] = { "dbname", "application_name", "connect_timeout", "keepalives",
-		"keepalives_idle", "keepalives_interval", "keepalives_count", NULL };
+	/* dbname (the URL, expanded) last: what the URL sets wins over these defaults */
+	const char *keys[] = { "application_name", "connect_timeout", "keepalives",
+		"keepalives_idle", "keepalives_interval", "keepalives_count", "dbname", NULL };
 	char tmo[16], set[64];
 	const char *vals[8];
 	struct db *db;
 
 	snprintf(tmo, sizeof(tmo), "%d", timeout_s);
-	vals[0] = url;
-	vals[1] = application_name;
-	vals[2] = tmo;
+	vals[0] = application_name;
+	vals[1] = tmo;
 	/* a server that vanishes is noticed in about 20 s, not the kernel's 15 min */
-	vals[3] = "1";
-	vals[4] = "10";
-	vals[5] = "5";
-	vals[6] = "2";
+	vals[2] = "1";
+	vals[3] = "10";
+	vals[4] = "5";
+	vals[5] = "2";
+	vals[6] = url;
 	vals[7] = NULL;
 	db = xcalloc(1, sizeof(*db));
 	db->pg = PQconnectdbParams(keys, vals, 1);

@@ -31,11 +31,12 @@ inbox_claim(struct db *db, const struct event *const *evs, size_t n, bool *fresh
 	}
 	for (int k = 0; k < 5; k++)
 		p[k] = pgarray_text(&a[k]);
-	/* one round trip for the batch; a repeated id is inserted once */
+	/* one round trip for the batch; a repeated id is inserted once; in id order, so
+	 * two instances claiming the same redelivered ids cannot deadlock */
 	res = db_query(db, "inbox_claim",
 	    "INSERT INTO inbox (event_id, type, order_id, source, traceparent) "
 	    "SELECT e, t, o, s, nullif(tp, '') FROM unnest($1::uuid[], $2::text[], $3::text[], "
-	    "  $4::text[], $5::text[]) AS u(e, t, o, s, tp) "
+	    "  $4::text[], $5::text[]) AS u(e, t, o, s, tp) ORDER BY e "
 	    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text", 5, p);
 	if (res == NULL)
 		goto out;
