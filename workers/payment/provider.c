@@ -76,12 +76,30 @@ leave_ok(void)
 		changed("");
 }
 
+/* Add delta (negative: a charge) to the customer's balance, a successful call. */
+static enum provider_result
+move_money(struct handler_ctx *h, const char *customer, int64_t delta)
+{
+	char amt[32];
+	const char *p[2] = { customer, amt };
+	PGresult *res;
+
+	snprintf(amt, sizeof(amt), "%lld", (long long)delta);
+	res = db_query(h->db, "pay_move",
+	    "UPDATE accounts SET balance_cents = balance_cents + $2::bigint, updated_at = now() "
+	    "WHERE customer_id = $1", 2, p);
+	if (res == NULL)
+		return PROVIDER_DB_ERROR;
+	PQclear(res);
+	leave_ok();
+	return PROVIDER_OK;
+}
+
 enum provider_result
 provider_charge(struct handler_ctx *h, const char *customer, int64_t amount, const char *currency,
     char *reason)
 {
-	char amt[32];
-	const char *p[2] = { customer, amt };
+	const char *p[1] = { customer };
 	PGresult *res;
 	long long balance;
 
@@ -108,35 +126,15 @@ provider_charge(struct handler_ctx *h, const char *customer, int64_t amount, con
 		strcpy(reason, "insufficient_funds");
 		return PROVIDER_REFUSED;
 	}
-	snprintf(amt, sizeof(amt), "%lld", (long long)amount);
-	res = db_query(h->db, "pay_debit",
-	    "UPDATE accounts SET balance_cents = balance_cents - $2::bigint, updated_at = now() "
-	    "WHERE customer_id = $1", 2, p);
-	if (res == NULL)
-		return PROVIDER_DB_ERROR;
-	PQclear(res);
-	leave_ok();
-	return PROVIDER_OK;
+	return move_money(h, customer, -amount);
 }
 
 enum provider_result
 provider_refund(struct handler_ctx *h, const char *customer, int64_t amount)
 {
-	char amt[32];
-	const char *p[2] = { customer, amt };
-	PGresult *res;
-
 	if (enter(h) != 0)
 		return PROVIDER_UNAVAILABLE;
-	snprintf(amt, sizeof(amt), "%lld", (long long)amount);
-	res = db_query(h->db, "pay_credit",
-	    "UPDATE accounts SET balance_cents = balance_cents + $2::bigint, updated_at = now() "
-	    "WHERE customer_id = $1", 2, p);
-	if (res == NULL)
-		return PROVIDER_DB_ERROR;
-	PQclear(res);
-	leave_ok();
-	return PROVIDER_OK;
+	return move_money(h, customer, amount);
 }
 
 long
