@@ -1,13 +1,15 @@
 /*
- * consumer: the consume loop of a worker. It takes up to batch_size
- * deliveries, validates them, handles the valid ones in one transaction
- * (inbox claim, the service's locks, state machine, outbox rows), commits,
- * publishes poison to the dead-letter queue with its reason and transient
- * failures to a retry queue (see retry.h), and only then acknowledges with
- * one multiple ack. A transient database failure is tried once more at
- * once; a permanent failure of one delivery is isolated by replaying the
- * batch one by one. A lost connection acks nothing: the worker reconnects
- * and the deliveries come again.
+ * consumer: the consume loop of a worker, on the worker's main thread.
+ *
+ * It takes what has arrived, up to batch_size deliveries (waiting only for
+ * the first: never to fill a batch), validates them, applies the valid ones
+ * in one transaction (batch.h, handler.h), publishes poison to the
+ * dead-letter queue with its reason and transient failures to a delay
+ * queue (forward.h), and only then acknowledges the whole batch with one
+ * multiple ack. What follows a failed try is batch_decide(). A lost
+ * connection acks nothing: the worker reconnects and the deliveries come
+ * again. Between batches it runs the service's timers and the retention of
+ * outbox and inbox rows, each in a transaction of its own.
  */
 #ifndef CHORUS_CONSUMER_H
 #define CHORUS_CONSUMER_H
@@ -15,8 +17,8 @@
 #include <signal.h>
 
 #include "conf.h"
-#include "outbox.h"
-#include "worker.h"
+#include "handler.h"
+#include "relay.h"
 
 struct consumer_stats {
 	unsigned long consumed;		/* deliveries handled and acked */
@@ -29,12 +31,12 @@ struct consumer_stats {
 /* What the consumer tells its worker. */
 struct consumer_hooks {
 	void (*ready)(void);	/* once: connected and consuming (sd_notify READY=1) */
-	/* now and then (every loop turn, at most WAIT_FIRST_MS apart): counters, connection */
+	/* now and then (every loop turn, at most 250 ms apart): counters, connection */
 	void (*tick)(const struct consumer_stats *st, int connected);
 };
 
 /* Consume until *stop is set; reconnects by itself. Returns 0 when stopped. */
-int consumer_run(const struct conf *cfg, const struct worker_ops *ops, struct relay *relay,
+int consumer_run(const struct conf *cfg, const struct handler_ops *ops, struct relay *relay,
     volatile sig_atomic_t *stop, const struct consumer_hooks *hooks);
 
 #endif

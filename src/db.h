@@ -49,4 +49,33 @@ enum db_error db_classify(const char *sqlstate);
 /* Rows affected by a command result, as a number. */
 long db_affected(PGresult *res);
 
+/*
+ * A batch of statements run in one round trip (libpq pipeline mode): queue
+ * them with db_batch_add, send them all with db_batch_run, read each one's
+ * result with db_batch_result. Parameters are copied when queued, so the
+ * caller's strings need not outlive the call. Statements with a name are
+ * prepared once per connection, as with db_query. The batch owns its
+ * results until db_batch_reset or db_batch_free.
+ */
+struct db_batch;
+
+struct db_batch *db_batch_new(void);
+void db_batch_free(struct db_batch *b);
+/* Drop the queued statements and their results; the batch is empty again. */
+void db_batch_reset(struct db_batch *b);
+/* Queue a statement (params may hold NULLs). Returns its index, for db_batch_result. */
+size_t db_batch_add(struct db_batch *b, const char *name, const char *sql, int nparams,
+    const char *const *params);
+/* Statements queued and not yet run. */
+size_t db_batch_pending(const struct db_batch *b);
+/*
+ * Send every queued statement not yet run and wait for all their results.
+ * 0; or -1 when one failed, recorded as db_query records it (db_last_*):
+ * the ones after it in the same run were not executed (the transaction,
+ * if any, is aborted and must be rolled back).
+ */
+int db_batch_run(struct db *db, struct db_batch *b);
+/* The result of statement i once run (PGRES_TUPLES_OK or COMMAND_OK), else NULL. */
+PGresult *db_batch_result(const struct db_batch *b, size_t i);
+
 #endif

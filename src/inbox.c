@@ -10,16 +10,13 @@
 #include "inbox.h"
 #include "pgarray.h"
 
-int
-inbox_claim(struct db *db, const struct event *const *evs, size_t n, bool *fresh)
+size_t
+inbox_queue_claim(struct db_batch *q, const struct event *const *evs, size_t n)
 {
 	struct pgarray a[5];
 	const char *p[5];
-	PGresult *res;
-	int ret = -1;
+	size_t at;
 
-	if (n == 0)
-		return 0;
 	memset(a, 0, sizeof(a));
 	for (size_t i = 0; i < n; i++) {
 		pgarray_add(&a[0], evs[i]->id);
@@ -27,22 +24,29 @@ inbox_claim(struct db *db, const struct event *const *evs, size_t n, bool *fresh
 		pgarray_add(&a[2], evs[i]->order_id);
 		pgarray_add(&a[3], evs[i]->source);
 		pgarray_add(&a[4], evs[i]->traceparent);
-		fresh[i] = false;
 	}
 	for (int k = 0; k < 5; k++)
 		p[k] = pgarray_text(&a[k]);
-	/* one round trip for the batch; a repeated id is inserted once; in id order, so
-	 * two instances claiming the same redelivered ids cannot deadlock */
-	res = db_query(db, "inbox_claim",
+	/* a repeated id is inserted once; in id order, so two instances claiming the
+	 * same redelivered ids cannot deadlock */
+	at = db_batch_add(q, "inbox_claim",
 	    "INSERT INTO inbox (event_id, type, order_id, source, traceparent) "
 	    "SELECT e, t, o, s, nullif(tp, '') FROM unnest($1::uuid[], $2::text[], $3::text[], "
 	    "  $4::text[], $5::text[]) AS u(e, t, o, s, tp) ORDER BY e "
 	    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text", 5, p);
-	if (res == NULL)
-		goto out;
+	for (int k = 0; k < 5; k++)
+		pgarray_free(&a[k]);
+	return at;
+}
+
+void
+inbox_fresh(PGresult *claim, const struct event *const *evs, size_t n, bool *fresh)
+{
+	for (size_t i = 0; i < n; i++)
+		fresh[i] = false;
 	/* the first occurrence in the batch of each returned id is the fresh one */
-	for (int r = 0; r < PQntuples(res); r++) {
-		const char *id = PQgetvalue(res, r, 0);
+	for (int r = 0; claim != NULL && r < PQntuples(claim); r++) {
+		const char *id = PQgetvalue(claim, r, 0);
 
 		for (size_t i = 0; i < n; i++)
 			if (strcasecmp(evs[i]->id, id) == 0) {
@@ -50,10 +54,4 @@ inbox_claim(struct db *db, const struct event *const *evs, size_t n, bool *fresh
 				break;
 			}
 	}
-	PQclear(res);
-	ret = 0;
-out:
-	for (int k = 0; k < 5; k++)
-		pgarray_free(&a[k]);
-	return ret;
 }

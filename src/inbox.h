@@ -3,7 +3,7 @@
  * in the service's inbox table inside the caller's transaction, so the
  * effects and the records commit (or roll back) together: a redelivered or
  * re-published event finds its id and has no second effect. A whole batch
- * is claimed with one statement.
+ * is claimed with one statement, queued with the batch's other reads.
  */
 #ifndef CHORUS_INBOX_H
 #define CHORUS_INBOX_H
@@ -14,11 +14,13 @@
 #include "db.h"
 #include "envelope.h"
 
+/* Queue on q the claim of the n events' ids; returns its index in q. */
+size_t inbox_queue_claim(struct db_batch *q, const struct event *const *evs, size_t n);
 /*
- * Claim the ids of the n events. fresh[i] becomes true for the first
- * occurrence of an id never seen before, false for one already processed
- * (or repeated earlier in the same batch). 0, or -1 on a database failure.
+ * From the claim's result: fresh[i] becomes true for the first occurrence
+ * of an id never seen before, false for one already processed (or repeated
+ * earlier in the same batch).
  */
-int inbox_claim(struct db *db, const struct event *const *evs, size_t n, bool *fresh);
+void inbox_fresh(PGresult *claim, const struct event *const *evs, size_t n, bool *fresh);
 
 #endif

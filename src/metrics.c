@@ -17,9 +17,12 @@ static const char *const dead_names[DEAD__COUNT] = {
 	"unknown_type", "unexpected_type", "subject_mismatch", "missing_field", "bad_field",
 	"handler_error", "retries_exhausted", "other" };
 
-static const char *const outcome_names[OUTCOME__COUNT] = {
-	"confirmed", "out_of_stock", "unknown_sku", "insufficient_funds", "unknown_customer",
-	"currency_mismatch", "timeout", "order_cancelled", "other" };
+#define MAX_REGISTERED 64
+
+struct metric {
+	const char *name, *type, *help, *labels;
+	atomic_long v;
+};
 
 static const double batch_bounds[] = { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000 };
 static const double seconds_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -42,14 +45,13 @@ static struct {
 	atomic_ulong published[EV__COUNT];
 	atomic_ulong publish_failed;
 	atomic_ulong written[EV__COUNT];
-	atomic_ulong outcomes[OUTCOME__COUNT];
 	atomic_long backlog;
 	atomic_long oldest_age_ms;
 	atomic_int consumer_up, relay_up;
-	atomic_int breaker_state;	/* -1: no breaker in this worker */
-	atomic_ulong breaker_changes;
-	struct histogram batch, batch_seconds, handler_seconds;
-} m = { .service = "chorus", .breaker_state = -1 };
+	struct histogram batch, batch_seconds;
+	struct metric reg[MAX_REGISTERED];
+	size_t nreg;
+} m = { .service = "chorus" };
 
 void
 metrics_init(enum service_id svc)
@@ -124,11 +126,6 @@ metrics_batch_done(unsigned size, double seconds)
 	observe(&m.batch_seconds, seconds_bounds, NB_SECONDS, seconds);
 }
 
-void
-metrics_handler_seconds(double seconds)
-{
-	observe(&m.handler_seconds, seconds_bounds, NB_SECONDS, seconds);
-}
 
 void
 metrics_outbox(long backlog, double oldest_age_s)
@@ -146,28 +143,55 @@ metrics_connected(int consumer, int relay)
 		atomic_store(&m.relay_up, relay);
 }
 
-void
-metrics_breaker(int state, int changed)
+struct metric *
+metrics_register(const char *name, const char *type, const char *help, const char *labels)
 {
-	atomic_store(&m.breaker_state, state);
-	if (changed)
-		atomic_fetch_add(&m.breaker_changes, 1);
+	struct metric *r;
+
+	if (m.nreg == MAX_REGISTERED) {
+		fprintf(stderr, "metrics: more than %d registered metrics\n", MAX_REGISTERED);
+		abort();
+	}
+	r = &m.reg[m.nreg++];
+	r->name = name;
+	r->type = type;
+	r->help = help;
+	r->labels = labels;
+	return r;
 }
 
 void
-metrics_batch_emit(struct metrics_batch *b, enum event_type type, const char *reason)
+metric_add(struct metric *r, unsigned long n)
 {
-	int i;
+	atomic_fetch_add(&r->v, (long)n);
+}
 
+void
+metric_set(struct metric *r, long v)
+{
+	atomic_store(&r->v, v);
+}
+
+void
+metrics_batch_emit(struct metrics_batch *b, enum event_type type)
+{
 	if (type_ok(type))
 		b->written[type]++;
-	if (type == EV_ORDER_CONFIRMED) {
-		b->outcomes[OUTCOME_CONFIRMED]++;
-	} else if (type == EV_ORDER_CANCELLED) {
-		for (i = OUTCOME_CONFIRMED + 1; i < OUTCOME_OTHER; i++)
-			if (reason != NULL && strcmp(outcome_names[i], reason) == 0)
-				break;
-		b->outcomes[i]++;
+}
+
+void
+metrics_batch_add(struct metrics_batch *b, struct metric *r, uint32_t n)
+{
+	for (size_t i = 0; i < b->nadds; i++)
+		if (b->adds[i].m == r) {
+			b->adds[i].n += n;
+			return;
+		}
+	if (b->nadds < METRICS_BATCH_MAX) {
+		b->adds[b->nadds].m = r;
+		b->adds[b->nadds++].n = n;
+	} else {
+		metric_add(r, n);	/* cannot be deferred: counted now */
 	}
 }
 
@@ -177,9 +201,8 @@ metrics_commit(struct metrics_batch *b)
 	for (int i = 0; i < EV__COUNT; i++)
 		if (b->written[i])
 			atomic_fetch_add(&m.written[i], b->written[i]);
-	for (int i = 0; i < OUTCOME__COUNT; i++)
-		if (b->outcomes[i])
-			atomic_fetch_add(&m.outcomes[i], b->outcomes[i]);
+	for (size_t i = 0; i < b->nadds; i++)
+		metric_add(b->adds[i].m, b->adds[i].n);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -247,6 +270,23 @@ histogram(struct out *o, const char *name, const char *help, struct histogram *h
 	put(o, "%s_count{service=\"%s\"} %lu\n", name, m.service, atomic_load(&h->count));
 }
 
+/* The registered metrics, HELP and TYPE once per name. */
+static void
+registered(struct out *o)
+{
+	for (size_t i = 0; i < m.nreg; i++) {
+		const struct metric *r = &m.reg[i];
+		int seen = 0;
+
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = strcmp(m.reg[k].name, r->name) == 0;
+		if (!seen)
+			head(o, r->name, r->type, r->help);
+		put(o, "%s{service=\"%s\"%s%s} %ld\n", r->name, m.service, r->labels[0] ? "," : "",
+		    r->labels, atomic_load(&r->v));
+	}
+}
+
 char *
 metrics_render(void)
 {
@@ -281,21 +321,10 @@ metrics_render(void)
 	    "Age of the oldest unpublished outbox row (0 when none).");
 	put(&o, "chorus_outbox_oldest_age_seconds{service=\"%s\"} %.3f\n", m.service,
 	    (double)atomic_load(&m.oldest_age_ms) / 1000);
-	if (strcmp(m.service, "order") == 0) {
-		head(&o, "chorus_saga_outcomes_total", "counter",
-		    "Sagas ended: confirmed, or cancelled by reason.");
-		for (int i = 0; i < OUTCOME__COUNT; i++)
-			put(&o, "chorus_saga_outcomes_total{service=\"%s\",outcome=\"%s\",reason=\"%s\"} %lu\n",
-			    m.service, i == OUTCOME_CONFIRMED ? "confirmed" : "cancelled",
-			    i == OUTCOME_CONFIRMED ? "" : outcome_names[i], atomic_load(&m.outcomes[i]));
-	}
 	histogram(&o, "chorus_batch_size", "Deliveries per consumer transaction.", &m.batch,
 	    batch_bounds, NB_BATCH);
 	histogram(&o, "chorus_batch_duration_seconds",
 	    "Time from BEGIN to acknowledgement of a consumer batch.", &m.batch_seconds,
-	    seconds_bounds, NB_SECONDS);
-	histogram(&o, "chorus_handler_duration_seconds",
-	    "Time to validate and apply one delivery inside its transaction.", &m.handler_seconds,
 	    seconds_bounds, NB_SECONDS);
 	head(&o, "chorus_connected", "gauge",
 	    "1 when the part is connected to RabbitMQ and PostgreSQL.");
@@ -303,15 +332,6 @@ metrics_render(void)
 	    atomic_load(&m.consumer_up));
 	put(&o, "chorus_connected{service=\"%s\",part=\"relay\"} %d\n", m.service,
 	    atomic_load(&m.relay_up));
-	if (atomic_load(&m.breaker_state) >= 0) {
-		head(&o, "chorus_circuit_breaker_state", "gauge",
-		    "Circuit breaker of a dependency: 0 closed, 1 open, 2 half-open.");
-		put(&o, "chorus_circuit_breaker_state{service=\"%s\",dependency=\"payment_provider\"} %d\n",
-		    m.service, atomic_load(&m.breaker_state));
-		head(&o, "chorus_circuit_breaker_transitions_total", "counter",
-		    "State changes of a dependency's circuit breaker.");
-		put(&o, "chorus_circuit_breaker_transitions_total{service=\"%s\",dependency=\"payment_provider\"} %lu\n",
-		    m.service, atomic_load(&m.breaker_changes));
-	}
+	registered(&o);
 	return o.s;
 }

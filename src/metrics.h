@@ -22,17 +22,23 @@ enum dead_reason {
 	DEAD_OTHER, DEAD__COUNT
 };
 
-/* Saga outcome reasons of the order service (OrderCancelled reason), counted apart. */
-enum outcome_reason {
-	OUTCOME_CONFIRMED = 0, OUTCOME_OUT_OF_STOCK, OUTCOME_UNKNOWN_SKU,
-	OUTCOME_INSUFFICIENT_FUNDS, OUTCOME_UNKNOWN_CUSTOMER, OUTCOME_CURRENCY_MISMATCH,
-	OUTCOME_TIMEOUT, OUTCOME_ORDER_CANCELLED, OUTCOME_OTHER, OUTCOME__COUNT
-};
+/*
+ * A metric a service (or another daemon) registers for itself: a counter
+ * or a gauge with fixed labels, rendered with the others under its name.
+ * Register at start-up, before any thread runs; update from any thread.
+ */
+struct metric;
+
+#define METRICS_BATCH_MAX 16	/* registered metrics one transaction may count */
 
 /* What one transaction changes, applied by metrics_commit after COMMIT. */
 struct metrics_batch {
 	uint32_t written[EV__COUNT];		/* events written to the outbox, by type */
-	uint32_t outcomes[OUTCOME__COUNT];	/* sagas ended, by outcome */
+	struct {
+		struct metric *m;
+		uint32_t n;
+	} adds[METRICS_BATCH_MAX];		/* registered counters to add to */
+	size_t nadds;
 };
 
 /* Name the service the metrics are labelled with. */
@@ -48,15 +54,22 @@ void metrics_published(enum event_type type, unsigned n);
 void metrics_publish_failed(unsigned n);
 /* One batch: deliveries in it and seconds its transaction took. */
 void metrics_batch_done(unsigned size, double seconds);
-/* One delivery's handling time. */
-void metrics_handler_seconds(double seconds);
 void metrics_outbox(long backlog, double oldest_age_s);
 void metrics_connected(int consumer, int relay);
-/* The payment provider's circuit breaker state (0 closed, 1 open, 2 half-open); changed counts a transition. */
-void metrics_breaker(int state, int changed);
+/*
+ * Register a metric: name (e.g. "chorus_saga_outcomes_total"), type
+ * ("counter" or "gauge"), help (once per name) and labels besides service=
+ * (e.g. "outcome=\"confirmed\"", or ""). Never NULL (aborts when full).
+ */
+struct metric *metrics_register(const char *name, const char *type, const char *help,
+    const char *labels);
+void metric_add(struct metric *m, unsigned long n);
+void metric_set(struct metric *m, long v);
 
-/* Record an emitted event in b: its type and, for the order service's outcomes, the reason. */
-void metrics_batch_emit(struct metrics_batch *b, enum event_type type, const char *reason);
+/* Record an emitted event in b (outbox rows written, by type). */
+void metrics_batch_emit(struct metrics_batch *b, enum event_type type);
+/* Add n to a registered counter once b's transaction committed. */
+void metrics_batch_add(struct metrics_batch *b, struct metric *m, uint32_t n);
 /* Apply b (its transaction committed) and clear it. */
 void metrics_commit(struct metrics_batch *b);
 

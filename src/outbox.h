@@ -1,53 +1,56 @@
 /*
- * outbox: events leave a service through its outbox table.
+ * outbox: events leave a service through its outbox table, written in the
+ * same transaction as the state change that caused them. The relay
+ * (relay.h) publishes them.
  *
- * outbox_put() writes an event in the caller's transaction, next to the
- * state change that caused it. The relay (a thread of each worker, with its
- * own PostgreSQL and RabbitMQ connections) publishes pending rows in batches
- * with mandatory publishes and pipelined publisher confirms, and marks rows
- * published only once confirmed; a returned (unroutable) or nacked row stays
- * pending and is tried again later with backoff. It is woken in-process
- * when the worker commits outbox rows and polls as a fallback (rows written
- * by other instances or before a crash).
- *
- * Several relays (instances) may run on one database: each claims rows with
- * FOR UPDATE SKIP LOCKED, and only the oldest pending row of each order, so
- * the events of one order leave in the order they were written.
+ * Writing is set-based: a transaction gathers its events in a struct
+ * outbox_batch (outbox_add fills in each envelope and renders its body)
+ * and writes them all with one INSERT (outbox_queue), however many there
+ * are. Every row records the transaction that wrote it (column tx, an xid8),
+ * which is how the relay finds new rows cheaply (see relay.h).
  */
 #ifndef CHORUS_OUTBOX_H
 #define CHORUS_OUTBOX_H
 
-#include "conf.h"
+#include <stddef.h>
+
 #include "db.h"
 #include "envelope.h"
 #include "service.h"
 
-struct relay;
+/* Events one transaction writes; owns their rendered bodies. */
+struct outbox_batch {
+	enum service_id svc;
+	size_t n, cap;
+	struct outbox_row *rows;
+};
 
-/* Called by the relay thread between rounds with its own connection (e.g. the saga deadline sweeper). Returns rows written to the outbox, or -1. */
-typedef int (*relay_tick_fn)(struct db *db, const struct conf *cfg);
+/*
+ * Rows neither published nor waiting in the retry tier are newer than the
+ * relay's horizon (relay.h): this condition, over the table outbox aliased o,
+ * finds exactly the unpublished rows using indexes only.
+ */
+#define OUTBOX_PENDING_WHERE \
+	"o.published_at IS NULL AND (o.tx >= (SELECT horizon FROM outbox_relay) OR o.attempts > 0)"
+
+/* Start an empty batch for service svc (no allocation until the first add). */
+void outbox_batch_init(struct outbox_batch *ob, enum service_id svc);
+/* Forget the batch's events, keeping its memory for the next transaction. */
+void outbox_batch_clear(struct outbox_batch *ob);
+void outbox_batch_free(struct outbox_batch *ob);
 
 /*
  * Fill in ev's envelope (new id, source chorus/<service>, subject =
  * order_id, time now, traceparent continuing cause's trace, or a new trace
- * when cause is NULL) and insert it into the outbox in the open transaction.
- * 0, or -1 (database failure recorded on db).
+ * when cause is NULL or has none), render it and add it to the batch.
+ */
+void outbox_add(struct outbox_batch *ob, struct event *ev, const struct event *cause);
+/* Queue on q the one INSERT writing every event of the batch (nothing when empty). */
+void outbox_queue(const struct outbox_batch *ob, struct db_batch *q);
+/*
+ * Write one event at once in the caller's open transaction (outbox_add +
+ * outbox_queue + run). 0, or -1 (database failure recorded on db).
  */
 int outbox_put(struct db *db, enum service_id svc, struct event *ev, const struct event *cause);
-
-/* Start the relay thread of service svc. tick may be NULL; it runs every tick_ms. */
-struct relay *relay_start(const struct conf *cfg, enum service_id svc, relay_tick_fn tick,
-    long tick_ms);
-/* Wake the relay now (after a COMMIT that wrote outbox rows). Thread-safe, cheap. */
-void relay_wake(struct relay *r);
-/* true once the relay is connected to both PostgreSQL and RabbitMQ. */
-int relay_ready(struct relay *r);
-/* Events published (confirmed) so far. */
-unsigned long relay_published(struct relay *r);
-/*
- * Ask the relay to publish what is pending and stop, waiting at most
- * timeout_s; then join and free it.
- */
-void relay_stop(struct relay *r, int timeout_s);
 
 #endif

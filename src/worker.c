@@ -5,7 +5,8 @@
  *   1. options and configuration (file, credentials, environment, -o
  *      flags) — a bad value stops here, naming the key;
  *   2. logging at the configured level, signals (handlers only set flags);
- *   3. the health endpoint (not ready until connected);
+ *   3. the service's own set-up (its metrics), then the health endpoint
+ *      (not ready until connected);
  *   4. the outbox relay thread (publishes what earlier runs left pending);
  *   5. the consumer loop: connect, declare topology, consume; READY=1 is
  *      sent to systemd only once it consumes.
@@ -38,7 +39,7 @@
 #include "health.h"
 #include "metrics.h"
 #include "log.h"
-#include "outbox.h"
+#include "relay.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -296,7 +297,7 @@ out:
 int
 worker_main(int argc, char **argv, const struct worker_ops *ops)
 {
-	const char *svc = service_name(ops->svc);
+	const char *svc = service_name(ops->handler.svc);
 	struct conf cfg;
 	struct health *health;
 	struct sigaction sa;
@@ -336,11 +337,13 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	    json_c_version(), PQlibVersion(), svc);
 
 	/* 3. the health endpoint: answers "not ready" until connected */
-	metrics_init(ops->svc);
+	metrics_init(ops->handler.svc);
+	if (ops->init != NULL)
+		ops->init(&cfg);	/* registers the service's metrics: before the endpoint's thread */
 	{
 		char *cause = NULL;
 
-		health = health_start(cfg.health_listen[ops->svc], is_ready, is_alive, &cause);
+		health = health_start(cfg.health_listen[ops->handler.svc], is_ready, is_alive, &cause);
 		if (health == NULL && cause != NULL) {
 			log_error("msg=\"cannot start\" error=\"%s\"", cause);
 			free(cause);
@@ -349,11 +352,9 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 		}
 	}
 
-	if (ops->init != NULL)
-		ops->init(&cfg);
 
 	/* 4. the relay: publishes what is pending from earlier runs at once */
-	the_relay = relay_start(&cfg, ops->svc, ops->tick, cfg.sweep_ms);
+	the_relay = relay_start(&cfg, ops->handler.svc);
 	if (the_relay == NULL) {
 		conf_free(&cfg);
 		return EX_OSERR;
@@ -363,7 +364,7 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	{
 		static const struct consumer_hooks hooks = { on_ready, on_tick };
 
-		consumer_run(&cfg, ops, the_relay, &stop_flag, &hooks);
+		consumer_run(&cfg, &ops->handler, the_relay, &stop_flag, &hooks);
 	}
 
 	notify("STOPPING=1\nSTATUS=draining the outbox");

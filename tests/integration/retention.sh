@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Outbox and inbox retention: the relay deletes published outbox rows and
+# Outbox and inbox retention: a worker timer deletes published outbox rows and
 # remembered inbox ids past their retention, and nothing younger.
 . "$(dirname "$0")/lib.sh"
 
@@ -13,7 +13,7 @@ for id in "$old" "$new"; do
 done
 ctl -q wait-quiet --timeout 30
 # age the first order's rows past a 1-hour retention
-sql order "UPDATE outbox SET published_at = now() - interval '2 hours' WHERE aggregateid = '$old'" >/dev/null
+sql order "UPDATE outbox SET created_at = now() - interval '2 hours', published_at = now() - interval '2 hours' WHERE aggregateid = '$old'" >/dev/null
 sql order "UPDATE inbox SET received_at = now() - interval '2 hours' WHERE order_id = '$old'" >/dev/null
 expect "aged rows present" "$(sql order "SELECT count(*) > 0 FROM outbox WHERE aggregateid = '$old'")" "t"
 stop_worker order

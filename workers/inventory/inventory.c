@@ -1,9 +1,15 @@
 /*
- * inventory: the inventory service's handler (see inventory.h). The
- * reservation row of the order is locked (created when absent) first, so
- * events of one order are applied one at a time whatever the number of
- * instances. A batch locks every stock row it may touch up front, in SKU
- * order (inventory_prepare), so instances do not deadlock each other.
+ * inventory: the inventory service's batch handler (see inventory.h).
+ *
+ * Round 1 creates the reservation rows of orders not seen yet, then locks
+ * and reads, in this order (the same in every instance, so they never
+ * deadlock): the batch's reservations by order id, every stock row the batch
+ * may touch by SKU (the items of its OrderCreated events and of the held
+ * reservations of its other events), and the units each held reservation
+ * has per SKU. The machine then runs over the fresh events in delivery
+ * order against the stock in memory (an earlier event's hold counts for a
+ * later one), and round 2 writes the changed reservations and stock rows
+ * with one UPDATE each.
  */
 #include "config.h"
 
@@ -17,260 +23,344 @@
 #include "pgarray.h"
 #include "xmalloc.h"
 
-/* The order's items summed per SKU (the same SKU twice adds up), in order of first mention. */
-struct want {
-	size_t n;
-	char sku[ENVELOPE_MAX_ITEMS][ENVELOPE_ID_MAX + 1];
-	long long qty[ENVELOPE_MAX_ITEMS];
+/* Units of one SKU. */
+struct units {
+	char sku[ENVELOPE_ID_MAX + 1];
+	long long qty;
 };
 
+/* A reservation of the batch: its key first (handler_find_row). */
+struct resv {
+	char order_id[ENVELOPE_ID_MAX + 1];
+	enum inv_status status;
+	char reservation_id[ENVELOPE_UUID_LEN + 1];
+	char reason[ENVELOPE_ID_MAX + 1];
+	struct units *held;		/* units held per SKU (RESERVED) */
+	size_t nheld;
+	bool dirty;
+	const struct event *created;	/* OrderCreated whose data to record, or NULL */
+};
+
+/* A stock row: its key first. */
+struct stock {
+	char sku[ENVELOPE_ID_MAX + 1];
+	long long on_hand, reserved;
+	bool dirty;
+};
+
+/* What a batch loaded. */
+struct inv_batch {
+	struct resv *resv;
+	size_t nresv;
+	struct stock *stock;
+	size_t nstock;
+};
+
+/* Queue round 1's reads; *at gets the index of the first of the three selects. */
 static void
-sum_items(const struct event *ev, struct want *w)
-{
-	w->n = 0;
-	for (size_t i = 0; i < ev->n_items; i++) {
-		size_t j;
-
-		for (j = 0; j < w->n; j++)
-			if (strcmp(w->sku[j], ev->items[i].sku) == 0)
-				break;
-		if (j == w->n) {
-			strlcpy_(w->sku[j], ev->items[i].sku, sizeof(w->sku[j]));
-			w->qty[j] = 0;
-			w->n++;
-		}
-		w->qty[j] += ev->items[i].quantity;
-	}
-}
-
-/*
- * Hold every item of the order, or none. Returns 1 held, 0 refused (reason
- * and sku set), -1 database failure.
- */
-static int
-reserve(struct handler_ctx *h, const struct event *ev, char *reason, char *sku)
-{
-	struct want *w = xmalloc(sizeof(*w));
-	struct pgarray skus = { 0 }, qtys = { 0 };
-	const char *p[2];
-	PGresult *res;
-	int ret = -1;
-
-	sum_items(ev, w);
-	for (size_t i = 0; i < w->n; i++) {
-		char q[24];
-
-		snprintf(q, sizeof(q), "%lld", w->qty[i]);
-		pgarray_add(&skus, w->sku[i]);
-		pgarray_add(&qtys, q);
-	}
-	p[0] = pgarray_text(&skus);
-	p[1] = pgarray_text(&qtys);
-	res = db_query(h->db, "inv_lock_stock",
-	    "SELECT sku, on_hand - reserved FROM stock WHERE sku = ANY($1::text[]) "
-	    "ORDER BY sku FOR UPDATE", 1, p);
-	if (res == NULL)
-		goto out;
-	ret = 1;
-	for (size_t i = 0; i < w->n && ret == 1; i++) {
-		int found = 0;
-
-		for (int r = 0; r < PQntuples(res); r++) {
-			if (strcmp(PQgetvalue(res, r, 0), w->sku[i]) != 0)
-				continue;
-			found = 1;
-			if (atoll(PQgetvalue(res, r, 1)) < w->qty[i]) {
-				strcpy(reason, "out_of_stock");
-				strlcpy_(sku, w->sku[i], ENVELOPE_ID_MAX + 1);
-				ret = 0;
-			}
-		}
-		if (!found) {
-			strcpy(reason, "unknown_sku");
-			strlcpy_(sku, w->sku[i], ENVELOPE_ID_MAX + 1);
-			ret = 0;
-		}
-	}
-	PQclear(res);
-	if (ret == 1) {
-		res = db_query(h->db, "inv_reserve",
-		    "UPDATE stock SET reserved = reserved + u.q, updated_at = now() "
-		    "FROM unnest($1::text[], $2::bigint[]) AS u(sku, q) WHERE stock.sku = u.sku", 2, p);
-		if (res == NULL)
-			ret = -1;
-		PQclear(res);
-	}
-out:
-	pgarray_free(&skus);
-	pgarray_free(&qtys);
-	free(w);
-	return ret;
-}
-
-/* Sell (on_hand and reserved go down) or release (reserved goes down) the order's held units. */
-static int
-settle_stock(struct handler_ctx *h, const char *order_id, int sell)
-{
-	const char *p[1] = { order_id };
-	PGresult *res;
-
-	res = db_query(h->db, sell ? "inv_sell" : "inv_release", sell ?
-	    "UPDATE stock s SET on_hand = s.on_hand - x.q, reserved = s.reserved - x.q, updated_at = now() "
-	    "FROM (SELECT i->>'sku' AS sku, sum((i->>'quantity')::bigint) AS q "
-	    "      FROM reservations r, jsonb_array_elements(r.items) i "
-	    "      WHERE r.order_id = $1 GROUP BY 1) x WHERE s.sku = x.sku" :
-	    "UPDATE stock s SET reserved = s.reserved - x.q, updated_at = now() "
-	    "FROM (SELECT i->>'sku' AS sku, sum((i->>'quantity')::bigint) AS q "
-	    "      FROM reservations r, jsonb_array_elements(r.items) i "
-	    "      WHERE r.order_id = $1 GROUP BY 1) x WHERE s.sku = x.sku", 1, p);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
-}
-
-static int
-store(struct handler_ctx *h, const struct event *ev, const struct inv_step *step,
-    const char *reservation_id, int record_order)
-{
-	char *items = record_order ? envelope_items_json(ev) : NULL;
-	char total[32];
-	const char *p[8];
-	PGresult *res;
-
-	snprintf(total, sizeof(total), "%lld", (long long)ev->total_cents);
-	p[0] = ev->order_id;
-	p[1] = inventory_status_name(step->next);
-	p[2] = step->reason;
-	p[3] = reservation_id;
-	p[4] = items;
-	p[5] = record_order ? ev->customer_id : NULL;
-	p[6] = record_order ? total : NULL;
-	p[7] = record_order ? ev->currency : NULL;
-	res = db_query(h->db, "inv_store",
-	    "UPDATE reservations SET status = $2, reason = $3, "
-	    "  reservation_id = coalesce($4::uuid, reservation_id), items = coalesce($5::jsonb, items), "
-	    "  customer_id = coalesce($6, customer_id), total_cents = coalesce($7::bigint, total_cents), "
-	    "  currency = coalesce($8, currency), updated_at = now() "
-	    "WHERE order_id = $1", 8, p);
-	free(items);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
-}
-
-int
-inventory_prepare(struct handler_ctx *h, const struct event *const *evs, size_t n)
+queue_loads(struct handler_ctx *h, const struct event *const *evs, size_t n, size_t *at)
 {
 	struct pgarray skus = { 0 }, orders = { 0 };
 	const char *p[2];
-	PGresult *res;
 
-	/* the reservation rows first, in order id order (as every instance does) */
-	if (worker_lock_state_rows(h, evs, n, "inv_prepare_rows",
+	*at = handler_lock_orders(h, evs, n, "inv_insert",
 	    "INSERT INTO reservations (order_id, status) SELECT DISTINCT o, 'NONE' "
-	    "FROM unnest($1::text[]) AS u(o) ORDER BY 1 "
-	    "ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id") != 0)
-		return -1;
+	    "FROM unnest($1::text[]) AS u(o) ORDER BY 1 ON CONFLICT (order_id) DO NOTHING",
+	    "inv_lock",
+	    "SELECT order_id, status, coalesce(reservation_id::text, ''), reason "
+	    "FROM reservations WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE");
 	for (size_t i = 0; i < n; i++) {
+		pgarray_add(&orders, evs[i]->order_id);
 		if (evs[i]->type == EV_ORDER_CREATED)
 			for (size_t k = 0; k < evs[i]->n_items; k++)
 				pgarray_add(&skus, evs[i]->items[k].sku);
-		else
-			pgarray_add(&orders, evs[i]->order_id);
 	}
 	p[0] = pgarray_text(&skus);
 	p[1] = pgarray_text(&orders);
-	/*
-	 * Then every stock row the batch may touch, in SKU order: two
-	 * instances' batches queue behind each other instead of deadlocking
-	 * (each would otherwise lock its SKUs event by event).
-	 */
-	res = db_query(h->db, "inv_prepare",
-	    "SELECT sku FROM stock WHERE sku IN ("
+	db_batch_add(h->q, "inv_lock_stock",
+	    "SELECT sku, on_hand, reserved FROM stock WHERE sku IN ("
 	    "  SELECT unnest($1::text[]) UNION "
 	    "  SELECT i->>'sku' FROM reservations r, jsonb_array_elements(r.items) i "
 	    "  WHERE r.order_id = ANY($2::text[]) AND r.status = 'RESERVED') "
 	    "ORDER BY sku FOR UPDATE", 2, p);
+	db_batch_add(h->q, "inv_held",
+	    "SELECT r.order_id, i->>'sku', sum((i->>'quantity')::bigint) "
+	    "FROM reservations r, jsonb_array_elements(r.items) i "
+	    "WHERE r.order_id = ANY($1::text[]) AND r.status = 'RESERVED' GROUP BY 1, 2", 1, p + 1);
 	pgarray_free(&skus);
 	pgarray_free(&orders);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
 }
 
-int
-inventory_handle(struct handler_ctx *h, const struct event *ev)
+/* Add qty units of sku to a list (the same SKU twice adds up). */
+static void
+add_units(struct units **v, size_t *n, const char *sku, long long qty)
 {
-	const char *p[1] = { ev->order_id };
-	char reservation_id[ENVELOPE_UUID_LEN + 1] = "";
-	char reason[ENVELOPE_ID_MAX + 1] = "", sku[ENVELOPE_ID_MAX + 1] = "";
-	enum inv_status cur;
-	struct inv_step step;
-	struct event *out;
-	PGresult *res;
-	int in = inventory_input_of(ev->type), r = 0, record_order = 0;
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*v)[i].sku, sku) == 0) {
+			(*v)[i].qty += qty;
+			return;
+		}
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	strlcpy_((*v)[*n].sku, sku, sizeof((*v)[*n].sku));
+	(*v)[(*n)++].qty = qty;
+}
 
-	if (in < 0)
-		return 0;
-	res = db_query(h->db, "inv_load",
-	    "INSERT INTO reservations (order_id, status) VALUES ($1, 'NONE') "
-	    "ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id "
-	    "RETURNING status, coalesce(reservation_id::text, '')", 1, p);
-	if (res == NULL)
-		return -1;
-	cur = inventory_status_from_name(PQgetvalue(res, 0, 0));
-	strlcpy_(reservation_id, PQgetvalue(res, 0, 1), sizeof(reservation_id));
-	PQclear(res);
-	if (cur == INV__STATUS_COUNT)
-		cur = INV_NONE;
+/* Read round 1's results into b. */
+static void
+load(struct handler_ctx *h, size_t at, struct inv_batch *b)
+{
+	PGresult *r = db_batch_result(h->q, at), *s = db_batch_result(h->q, at + 1),
+	    *u = db_batch_result(h->q, at + 2);
 
-	inventory_machine_step(cur, (enum inv_input)in, &step);
-	switch (step.action) {
-	case INV_ACT_RESERVE:
-		r = reserve(h, ev, reason, sku);
-		if (r < 0)
-			return -1;
-		inventory_machine_reserved(r == 1, reason, &step);
-		if (r == 1)
-			envelope_new_uuid(reservation_id);
-		record_order = 1;
-		break;
-	case INV_ACT_SELL:
-	case INV_ACT_RELEASE:
-		if (settle_stock(h, ev->order_id, step.action == INV_ACT_SELL) != 0)
-			return -1;
-		break;
-	case INV_ACT_NONE:
-		break;
+	b->nresv = (size_t)PQntuples(r);
+	b->resv = xcalloc(b->nresv + 1, sizeof(*b->resv));
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct resv *v = &b->resv[i];
+
+		strlcpy_(v->order_id, PQgetvalue(r, i, 0), sizeof(v->order_id));
+		v->status = inventory_status_from_name(PQgetvalue(r, i, 1));
+		if (v->status == INV__STATUS_COUNT)
+			v->status = INV_NONE;
+		strlcpy_(v->reservation_id, PQgetvalue(r, i, 2), sizeof(v->reservation_id));
+		strlcpy_(v->reason, PQgetvalue(r, i, 3), sizeof(v->reason));
 	}
-	if (step.next == cur && step.emit == EV_UNKNOWN)
-		return 0;	/* duplicate, late or out of order: no effect */
-	if (store(h, ev, &step, reservation_id[0] ? reservation_id : NULL, record_order) != 0)
-		return -1;
-	if (step.emit == EV_UNKNOWN)
-		return 0;
+	handler_sort_rows(b->resv, b->nresv, sizeof(*b->resv));
+	b->nstock = (size_t)PQntuples(s);
+	b->stock = xcalloc(b->nstock + 1, sizeof(*b->stock));
+	for (int i = 0; i < PQntuples(s); i++) {
+		strlcpy_(b->stock[i].sku, PQgetvalue(s, i, 0), sizeof(b->stock[i].sku));
+		b->stock[i].on_hand = atoll(PQgetvalue(s, i, 1));
+		b->stock[i].reserved = atoll(PQgetvalue(s, i, 2));
+	}
+	handler_sort_rows(b->stock, b->nstock, sizeof(*b->stock));
+	for (int i = 0; i < PQntuples(u); i++) {
+		struct resv *v = handler_find_row(b->resv, b->nresv, sizeof(*b->resv),
+		    PQgetvalue(u, i, 0));
 
+		if (v != NULL)
+			add_units(&v->held, &v->nheld, PQgetvalue(u, i, 1), atoll(PQgetvalue(u, i, 2)));
+	}
+}
+
+static void
+batch_free(struct inv_batch *b)
+{
+	for (size_t i = 0; i < b->nresv; i++)
+		free(b->resv[i].held);
+	free(b->resv);
+	free(b->stock);
+}
+
+static struct stock *
+stock_of(struct inv_batch *b, const char *sku)
+{
+	return handler_find_row(b->stock, b->nstock, sizeof(*b->stock), sku);
+}
+
+/*
+ * Hold every item of the order, or none. 1 held (v->held set), 0 refused
+ * (reason and the SKU to blame set).
+ */
+static int
+reserve(struct inv_batch *b, struct resv *v, const struct event *ev, char *reason, char *sku)
+{
+	struct units *want = NULL;
+	size_t nwant = 0;
+	int ok = 1;
+
+	for (size_t i = 0; i < ev->n_items; i++)
+		add_units(&want, &nwant, ev->items[i].sku, ev->items[i].quantity);
+	for (size_t i = 0; i < nwant && ok; i++) {
+		struct stock *s = stock_of(b, want[i].sku);
+
+		if (s == NULL || s->on_hand - s->reserved < want[i].qty) {
+			strcpy(reason, s == NULL ? "unknown_sku" : "out_of_stock");
+			strlcpy_(sku, want[i].sku, ENVELOPE_ID_MAX + 1);
+			ok = 0;
+		}
+	}
+	for (size_t i = 0; i < nwant && ok; i++) {
+		struct stock *s = stock_of(b, want[i].sku);
+
+		s->reserved += want[i].qty;
+		s->dirty = true;
+	}
+	if (ok) {
+		free(v->held);
+		v->held = want;
+		v->nheld = nwant;
+	} else {
+		free(want);
+	}
+	return ok;
+}
+
+/* Sell (on_hand and reserved go down) or release (reserved goes down) what v holds. */
+static void
+settle_stock(struct inv_batch *b, struct resv *v, bool sell)
+{
+	for (size_t i = 0; i < v->nheld; i++) {
+		struct stock *s = stock_of(b, v->held[i].sku);
+
+		if (s == NULL)
+			continue;	/* a SKU deleted while held: nothing left to change */
+		s->reserved -= v->held[i].qty;
+		if (sell)
+			s->on_hand -= v->held[i].qty;
+		s->dirty = true;
+	}
+	v->nheld = 0;
+}
+
+/* The event the step emits, built from the reservation and the cause. */
+static void
+emit(struct handler_ctx *h, const struct resv *v, const struct inv_step *step,
+    const struct event *ev, const char *sku)
+{
+	struct event *out;
+
+	if (step->emit == EV_UNKNOWN)
+		return;
 	out = xcalloc(1, sizeof(*out));
-	out->type = step.emit;
+	out->type = step->emit;
 	strlcpy_(out->order_id, ev->order_id, sizeof(out->order_id));
-	strlcpy_(out->reason, step.reason, sizeof(out->reason));
-	strlcpy_(out->reservation_id, reservation_id, sizeof(out->reservation_id));
-	if (step.emit == EV_INVENTORY_RESERVED) {
+	strlcpy_(out->reason, step->reason, sizeof(out->reason));
+	strlcpy_(out->reservation_id, v->reservation_id, sizeof(out->reservation_id));
+	if (step->emit == EV_INVENTORY_RESERVED) {
 		strlcpy_(out->customer_id, ev->customer_id, sizeof(out->customer_id));
 		memcpy(out->items, ev->items, ev->n_items * sizeof(ev->items[0]));
 		out->n_items = ev->n_items;
 		out->total_cents = ev->total_cents;
 		memcpy(out->currency, ev->currency, sizeof(out->currency));
-	} else if (step.emit == EV_INVENTORY_RESERVATION_FAILED) {
+	} else if (step->emit == EV_INVENTORY_RESERVATION_FAILED) {
 		strlcpy_(out->sku, sku, sizeof(out->sku));
-	}
-	r = handler_emit(h, out, ev);
-	if (r == 0 && step.emit == EV_INVENTORY_RESERVATION_FAILED)
 		log_debug("msg=\"reservation refused\" order_id=%s reason=%s sku=%s",
-		    ev->order_id, step.reason, sku[0] ? sku : "-");
+		    ev->order_id, step->reason, sku[0] ? sku : "-");
+	}
+	handler_emit(h, out, ev);
 	free(out);
-	return r;
+}
+
+/* Apply one fresh event to its reservation. */
+static void
+apply_one(struct handler_ctx *h, struct inv_batch *b, struct resv *v, const struct event *ev)
+{
+	char reason[ENVELOPE_ID_MAX + 1] = "", sku[ENVELOPE_ID_MAX + 1] = "";
+	enum inv_status cur = v->status;
+	struct inv_step step;
+	int held;
+
+	inventory_machine_step(cur, (enum inv_input)inventory_input_of(ev->type), &step);
+	switch (step.action) {
+	case INV_ACT_RESERVE:
+		held = reserve(b, v, ev, reason, sku);
+		inventory_machine_reserved(held, reason, &step);
+		if (held)
+			envelope_new_uuid(v->reservation_id);
+		v->created = ev;
+		break;
+	case INV_ACT_SELL:
+	case INV_ACT_RELEASE:
+		settle_stock(b, v, step.action == INV_ACT_SELL);
+		break;
+	case INV_ACT_NONE:
+		break;
+	}
+	if (step.next == cur && step.emit == EV_UNKNOWN)
+		return;	/* duplicate, late or out of order: no effect */
+	v->status = step.next;
+	strlcpy_(v->reason, step.reason, sizeof(v->reason));
+	v->dirty = true;
+	emit(h, v, &step, ev, sku);
+}
+
+/* Queue the UPDATEs of the changed reservations and stock rows. */
+static void
+store(struct handler_ctx *h, const struct inv_batch *b)
+{
+	struct pgarray a[8] = { { 0 } }, s[3] = { { 0 } };
+	const char *p[8];
+
+	for (size_t i = 0; i < b->nresv; i++) {
+		const struct resv *v = &b->resv[i];
+		const struct event *c = v->created;
+		char total[32] = "", *items = c ? envelope_items_json(c) : NULL;
+
+		if (!v->dirty)
+			continue;
+		if (c)
+			snprintf(total, sizeof(total), "%lld", (long long)c->total_cents);
+		pgarray_add(&a[0], v->order_id);
+		pgarray_add(&a[1], inventory_status_name(v->status));
+		pgarray_add(&a[2], v->reason);
+		pgarray_add(&a[3], v->reservation_id);
+		pgarray_add(&a[4], items ? items : "");
+		pgarray_add(&a[5], c ? c->customer_id : "");
+		pgarray_add(&a[6], total);
+		pgarray_add(&a[7], c ? c->currency : "");
+		free(items);
+	}
+	for (int k = 0; k < 8; k++)
+		p[k] = pgarray_text(&a[k]);
+	if (a[0].n > 0)
+		db_batch_add(h->q, "inv_store",
+		    "UPDATE reservations r SET status = u.status, reason = u.reason, "
+		    "  reservation_id = coalesce(nullif(u.rid, '')::uuid, r.reservation_id), "
+		    "  items = coalesce(nullif(u.items, '')::jsonb, r.items), "
+		    "  customer_id = coalesce(nullif(u.customer, ''), r.customer_id), "
+		    "  total_cents = coalesce(nullif(u.total, '')::bigint, r.total_cents), "
+		    "  currency = coalesce(nullif(u.currency, ''), r.currency), updated_at = now() "
+		    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+		    "  $7::text[], $8::text[]) AS u(order_id, status, reason, rid, items, customer, total, "
+		    "  currency) WHERE r.order_id = u.order_id", 8, p);
+	for (size_t i = 0; i < b->nstock; i++) {
+		char on[32], res[32];
+
+		if (!b->stock[i].dirty)
+			continue;
+		snprintf(on, sizeof(on), "%lld", b->stock[i].on_hand);
+		snprintf(res, sizeof(res), "%lld", b->stock[i].reserved);
+		pgarray_add(&s[0], b->stock[i].sku);
+		pgarray_add(&s[1], on);
+		pgarray_add(&s[2], res);
+	}
+	for (int k = 0; k < 3; k++)
+		p[k] = pgarray_text(&s[k]);
+	if (s[0].n > 0)
+		db_batch_add(h->q, "inv_store_stock",
+		    "UPDATE stock s SET on_hand = u.on_hand, reserved = u.reserved, updated_at = now() "
+		    "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(sku, on_hand, reserved) "
+		    "WHERE s.sku = u.sku", 3, p);
+	for (int k = 0; k < 8; k++)
+		pgarray_free(&a[k]);
+	for (int k = 0; k < 3; k++)
+		pgarray_free(&s[k]);
+}
+
+int
+inventory_apply(struct handler_ctx *h, const struct event *const *evs, size_t n)
+{
+	struct inv_batch b = { 0 };
+	size_t at;
+
+	queue_loads(h, evs, n, &at);
+	if (handler_load(h) != 0)
+		return -1;
+	load(h, at, &b);
+	for (size_t i = 0; i < n; i++) {
+		struct resv *v;
+
+		if (!h->fresh[i] || inventory_input_of(evs[i]->type) < 0)
+			continue;
+		v = handler_find_row(b.resv, b.nresv, sizeof(*b.resv), evs[i]->order_id);
+		if (v == NULL) {	/* cannot be: the rows were just created and locked */
+			batch_free(&b);
+			return handler_fail(h, ERR_TRANSIENT, false, "reservation %s not locked",
+			    evs[i]->order_id);
+		}
+		apply_one(h, &b, v, evs[i]);
+	}
+	store(h, &b);
+	batch_free(&b);
+	return 0;
 }

@@ -1,15 +1,15 @@
 /*
  * inventory: the inventory service's I/O around its state machine
- * (machine.h): stock and reservations in chorus_inventory.
+ * (machine.h): a batch's reservations and the stock rows they touch are
+ * locked and read with one statement each, the machine runs in memory, and
+ * each table is written back with one statement.
  */
 #ifndef CHORUS_INVENTORY_H
 #define CHORUS_INVENTORY_H
 
-#include "worker.h"
+#include "handler.h"
 
-/* Lock, in SKU order, every stock row the batch's events may touch. 0, or -1. */
-int inventory_prepare(struct handler_ctx *h, const struct event *const *evs, size_t n);
-/* Apply one consumed event in the open transaction. 0, or -1 (database failure). */
-int inventory_handle(struct handler_ctx *h, const struct event *ev);
+/* Apply a batch's events (handler_apply_fn). */
+int inventory_apply(struct handler_ctx *h, const struct event *const *evs, size_t n);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * chorus-inventory: the inventory service's daemon (shared worker skeleton
- * + the inventory handler).
+ * chorus-inventory: the inventory service's daemon. All the machinery is
+ * the shared worker skeleton; this names the service and its batch handler.
  */
 #include "config.h"
 
@@ -11,10 +11,7 @@ int
 main(int argc, char **argv)
 {
 	static const struct worker_ops ops = {
-		.svc = SVC_INVENTORY,
-		.prepare = inventory_prepare,
-		.handle = inventory_handle,
-		.tick = NULL,
+		.handler = { .svc = SVC_INVENTORY, .apply = inventory_apply },
 	};
 
 	return worker_main(argc, argv, &ops);

@@ -1,7 +1,7 @@
 /*
  * chorus-order: the order service's daemon. All the machinery is the
- * shared worker skeleton; this names the service, its handler and its
- * periodic work (the saga deadline).
+ * shared worker skeleton; this names the service, its batch handler and
+ * its timer (the saga deadline).
  */
 #include "config.h"
 
@@ -12,10 +12,13 @@ int
 main(int argc, char **argv)
 {
 	static const struct worker_ops ops = {
-		.svc = SVC_ORDER,
-		.prepare = order_prepare,
-		.handle = order_handle,
-		.tick = order_deadline_sweep,
+		.handler = {
+			.svc = SVC_ORDER,
+			.apply = order_apply,
+			.timers = &order_deadline_timer,
+			.ntimers = 1,
+		},
+		.init = order_init,
 	};
 
 	return worker_main(argc, argv, &ops);

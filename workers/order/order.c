@@ -1,9 +1,10 @@
 /*
- * order: the order service's handler and deadline sweeper (see order.h).
- * Every event first locks (creating when absent) the order's row with one
- * upsert, then the pure state machine decides, then one UPDATE stores the
- * result and the outbox gets the event it emits, all in the caller's
- * transaction.
+ * order: the order service's batch handler and deadline sweeper (see
+ * order.h). A batch creates the rows of orders it has not seen, locks and
+ * reads all its orders' rows (two statements, order id order), runs the
+ * pure state machine over its fresh events in memory, and stores the
+ * changed rows with one UPDATE; the events it emits go to the outbox with
+ * the consumer's one INSERT.
  */
 #include "config.h"
 
@@ -14,11 +15,60 @@
 #include "log.h"
 #include "machine.h"
 #include "order.h"
+#include "pgarray.h"
 #include "xmalloc.h"
 
-#define SWEEP_BATCH "500"
+#define SWEEP_BATCH 500
+
+/* One order of the batch: its key first (handler_find_row), as loaded and as changed. */
+struct order_row {
+	char order_id[ENVELOPE_ID_MAX + 1];
+	struct order_state st;
+	char traceparent[ENVELOPE_TRACEPARENT_LEN + 1];	/* the trace the order was created in */
+	bool dirty;
+	const struct event *created;	/* OrderCreated whose data to record, or NULL */
+};
 
 static const char *const early_names[] = { "NONE", "PAID", "FAILED" };
+
+/* Saga outcomes, counted once their transaction committed: confirmed, or cancelled by reason. */
+static const char *const outcome_reasons[] = { "", "out_of_stock", "unknown_sku",
+	"insufficient_funds", "unknown_customer", "currency_mismatch", "timeout", "order_cancelled",
+	"other" };
+#define NOUTCOMES (sizeof(outcome_reasons) / sizeof(outcome_reasons[0]))
+static struct metric *outcomes[NOUTCOMES];
+
+void
+order_init(const struct conf *cfg)
+{
+	static char labels[NOUTCOMES][64];
+
+	(void)cfg;
+	for (size_t i = 0; i < NOUTCOMES; i++) {
+		snprintf(labels[i], sizeof(labels[i]), "outcome=\"%s\",reason=\"%s\"",
+		    i == 0 ? "confirmed" : "cancelled", outcome_reasons[i]);
+		outcomes[i] = metrics_register("chorus_saga_outcomes_total", "counter",
+		    "Sagas ended: confirmed, or cancelled by reason.", labels[i]);
+	}
+}
+
+/* The outcome counter of an OrderConfirmed (reason NULL) or an OrderCancelled. */
+static struct metric *
+outcome_of(const char *reason)
+{
+	size_t i = 1;
+
+	if (reason == NULL)
+		return outcomes[0];
+	while (i < NOUTCOMES - 1 && strcmp(outcome_reasons[i], reason) != 0)
+		i++;
+	return outcomes[i];
+}
+
+/* Columns of a loaded row: order_id, status, early, reason, released, refunded, traceparent. */
+#define ORDER_COLUMNS \
+	"order_id, status, early, reason, released_at IS NOT NULL, refunded_at IS NOT NULL, " \
+	"coalesce(traceparent, '')"
 
 static enum order_early
 early_from_name(const char *s)
@@ -29,178 +79,199 @@ early_from_name(const char *s)
 	return EARLY_NONE;
 }
 
-/* Read columns status, early, reason, released, refunded starting at col. */
-static void
-state_from_row(PGresult *res, int row, int col, struct order_state *st)
+/* The rows of a result with ORDER_COLUMNS, sorted by key; *n set. */
+static struct order_row *
+rows_from(PGresult *res, size_t *n)
 {
-	memset(st, 0, sizeof(*st));
-	st->status = order_status_from_name(PQgetvalue(res, row, col));
-	if (st->status == ORDER__STATUS_COUNT)
-		st->status = ORDER_NONE;
-	st->early = early_from_name(PQgetvalue(res, row, col + 1));
-	strlcpy_(st->reason, PQgetvalue(res, row, col + 2), sizeof(st->reason));
-	st->released = PQgetvalue(res, row, col + 3)[0] == 't';
-	st->refunded = PQgetvalue(res, row, col + 4)[0] == 't';
+	struct order_row *rows;
+
+	*n = (size_t)PQntuples(res);
+	rows = xcalloc(*n + 1, sizeof(*rows));
+	for (size_t i = 0; i < *n; i++) {
+		struct order_row *r = &rows[i];
+
+		strlcpy_(r->order_id, PQgetvalue(res, (int)i, 0), sizeof(r->order_id));
+		r->st.status = order_status_from_name(PQgetvalue(res, (int)i, 1));
+		if (r->st.status == ORDER__STATUS_COUNT)
+			r->st.status = ORDER_NONE;
+		r->st.early = early_from_name(PQgetvalue(res, (int)i, 2));
+		strlcpy_(r->st.reason, PQgetvalue(res, (int)i, 3), sizeof(r->st.reason));
+		r->st.released = PQgetvalue(res, (int)i, 4)[0] == 't';
+		r->st.refunded = PQgetvalue(res, (int)i, 5)[0] == 't';
+		strlcpy_(r->traceparent, PQgetvalue(res, (int)i, 6), sizeof(r->traceparent));
+	}
+	handler_sort_rows(rows, *n, sizeof(*rows));
+	return rows;
 }
 
-/* Store a step's next state; the OrderCreated data too when the step says so. */
-static int
-store(struct handler_ctx *h, const char *order_id, const struct order_step *step,
-    const struct event *created)
+/* Queue the one UPDATE storing every changed row. */
+static void
+store(struct handler_ctx *h, const struct order_row *rows, size_t n)
 {
-	char *items = created ? envelope_items_json(created) : NULL;
-	char total[32] = "";
+	struct pgarray a[11] = { { 0 } };
 	const char *p[11];
-	PGresult *res;
+	size_t dirty = 0;
 
-	if (created)
-		snprintf(total, sizeof(total), "%lld", (long long)created->total_cents);
-	p[0] = order_id;
-	p[1] = order_status_name(step->next.status);
-	p[2] = early_names[step->next.early];
-	p[3] = step->next.reason;
-	p[4] = step->next.released ? "t" : "f";
-	p[5] = step->next.refunded ? "t" : "f";
-	p[6] = created ? created->customer_id : NULL;
-	p[7] = items;
-	p[8] = created ? total : NULL;
-	p[9] = created ? created->currency : NULL;
-	p[10] = created ? created->traceparent : NULL;
-	res = db_query(h->db, "order_store",
-	    "UPDATE orders SET status = $2, early = $3, reason = $4, "
-	    "  released_at = CASE WHEN $5::boolean THEN coalesce(released_at, now()) END, "
-	    "  refunded_at = CASE WHEN $6::boolean THEN coalesce(refunded_at, now()) END, "
-	    "  customer_id = coalesce($7, customer_id), items = coalesce($8::jsonb, items), "
-	    "  total_cents = coalesce($9::bigint, total_cents), currency = coalesce($10, currency), "
-	    "  traceparent = coalesce(nullif($11, ''), traceparent), "
-	    "  created_at = CASE WHEN $7 IS NOT NULL THEN coalesce(created_at, clock_timestamp()) "
-	    "    ELSE created_at END, "
-	    "  confirmed_at = CASE WHEN $2 = 'CONFIRMED' THEN coalesce(confirmed_at, clock_timestamp()) END, "
-	    "  cancelled_at = CASE WHEN $2 = 'CANCELLED' THEN coalesce(cancelled_at, clock_timestamp()) END, "
-	    "  updated_at = clock_timestamp() "
-	    "WHERE order_id = $1", 11, p);
-	free(items);
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct order_row *r = &rows[i];
+		const struct event *c = r->created;
+		char total[32] = "", *items = c ? envelope_items_json(c) : NULL;
+
+		if (!r->dirty)
+			continue;
+		if (c)
+			snprintf(total, sizeof(total), "%lld", (long long)c->total_cents);
+		pgarray_add(&a[0], r->order_id);
+		pgarray_add(&a[1], order_status_name(r->st.status));
+		pgarray_add(&a[2], early_names[r->st.early]);
+		pgarray_add(&a[3], r->st.reason);
+		pgarray_add(&a[4], r->st.released ? "t" : "f");
+		pgarray_add(&a[5], r->st.refunded ? "t" : "f");
+		pgarray_add(&a[6], c ? c->customer_id : "");
+		pgarray_add(&a[7], items ? items : "");
+		pgarray_add(&a[8], total);
+		pgarray_add(&a[9], c ? c->currency : "");
+		pgarray_add(&a[10], c ? c->traceparent : "");
+		free(items);
+		dirty++;
+	}
+	for (int k = 0; k < 11; k++)
+		p[k] = pgarray_text(&a[k]);
+	if (dirty > 0)
+		db_batch_add(h->q, "order_store",
+		    "UPDATE orders o SET status = u.status, early = u.early, reason = u.reason, "
+		    "  released_at = CASE WHEN u.released THEN coalesce(o.released_at, now()) END, "
+		    "  refunded_at = CASE WHEN u.refunded THEN coalesce(o.refunded_at, now()) END, "
+		    "  customer_id = coalesce(nullif(u.customer, ''), o.customer_id), "
+		    "  items = coalesce(nullif(u.items, '')::jsonb, o.items), "
+		    "  total_cents = coalesce(nullif(u.total, '')::bigint, o.total_cents), "
+		    "  currency = coalesce(nullif(u.currency, ''), o.currency), "
+		    "  traceparent = coalesce(nullif(u.tp, ''), o.traceparent), "
+		    "  created_at = CASE WHEN u.customer <> '' THEN coalesce(o.created_at, clock_timestamp()) "
+		    "    ELSE o.created_at END, "
+		    "  confirmed_at = CASE WHEN u.status = 'CONFIRMED' "
+		    "    THEN coalesce(o.confirmed_at, clock_timestamp()) END, "
+		    "  cancelled_at = CASE WHEN u.status = 'CANCELLED' "
+		    "    THEN coalesce(o.cancelled_at, clock_timestamp()) END, "
+		    "  updated_at = clock_timestamp() "
+		    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], "
+		    "  $6::boolean[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) "
+		    "  AS u(order_id, status, early, reason, released, refunded, customer, items, total, "
+		    "  currency, tp) "
+		    "WHERE o.order_id = u.order_id", 11, p);
+	for (int k = 0; k < 11; k++)
+		pgarray_free(&a[k]);
 }
 
 /* Emit the step's event (OrderConfirmed or OrderCancelled), if any. */
-static int
-emit(struct handler_ctx *h, const char *order_id, const struct order_step *step,
-    const struct event *cause, const char *traceparent)
+static void
+emit(struct handler_ctx *h, const struct order_row *r, const struct order_step *step,
+    const struct event *cause)
 {
 	struct event *out;
-	int r;
 
 	if (step->emit == EV_UNKNOWN)
-		return 0;
+		return;
 	out = xcalloc(1, sizeof(*out));
 	out->type = step->emit;
-	strlcpy_(out->order_id, order_id, sizeof(out->order_id));
+	strlcpy_(out->order_id, r->order_id, sizeof(out->order_id));
 	if (step->emit == EV_ORDER_CANCELLED)
 		strlcpy_(out->reason, step->next.reason, sizeof(out->reason));
-	if (cause == NULL && traceparent != NULL) {
-		/* the sweeper continues the trace the order was created in */
-		struct event *c = xcalloc(1, sizeof(*c));
-		strlcpy_(c->traceparent, traceparent, sizeof(c->traceparent));
-		r = handler_emit(h, out, c);
-		free(c);
-	} else {
-		r = handler_emit(h, out, cause);
-	}
-	if (r == 0)
-		log_debug("msg=\"order %s\" order_id=%s reason=%s trace_id=%.32s",
-		    step->emit == EV_ORDER_CONFIRMED ? "confirmed" : "cancelled", order_id,
-		    step->emit == EV_ORDER_CANCELLED ? step->next.reason : "-",
-		    out->traceparent + 3);
+	handler_emit(h, out, cause);
+	if (outcomes[0] != NULL)
+		metrics_batch_add(h->mb, outcome_of(step->emit == EV_ORDER_CANCELLED ? out->reason : NULL), 1);
+	log_debug("msg=\"order %s\" order_id=%s reason=%s trace_id=%.32s",
+	    step->emit == EV_ORDER_CONFIRMED ? "confirmed" : "cancelled", r->order_id,
+	    step->emit == EV_ORDER_CANCELLED ? step->next.reason : "-", out->traceparent + 3);
 	free(out);
-	return r;
 }
 
-int
-order_prepare(struct handler_ctx *h, const struct event *const *evs, size_t n)
+/* Run one input through the machine on row r; cause: the event (NULL: the deadline). */
+static void
+step_row(struct handler_ctx *h, struct order_row *r, enum order_input in, const struct event *cause,
+    const struct event *trace)
 {
-	return worker_lock_state_rows(h, evs, n, "order_prepare",
-	    "INSERT INTO orders (order_id) SELECT DISTINCT o FROM unnest($1::text[]) AS u(o) "
-	    "ORDER BY 1 ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id");
-}
-
-int
-order_handle(struct handler_ctx *h, const struct event *ev)
-{
-	const char *p[1] = { ev->order_id };
-	struct order_state cur;
 	struct order_step step;
-	PGresult *res;
-	int in = order_input_of(ev->type);
 
-	if (in < 0)
-		return 0;	/* not consumed here; the consumer filters these out */
-	/* lock the order's row, creating it when this is the first event seen */
-	res = db_query(h->db, "order_load",
-	    "INSERT INTO orders (order_id) VALUES ($1) "
-	    "ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id "
-	    "RETURNING status, early, reason, released_at IS NOT NULL, refunded_at IS NOT NULL", 1, p);
-	if (res == NULL)
-		return -1;
-	state_from_row(res, 0, 0, &cur);
-	PQclear(res);
-
-	order_machine_step(&cur, (enum order_input)in, ev->reason, &step);
+	order_machine_step(&r->st, in, cause ? cause->reason : NULL, &step);
 	if (!step.changed)
-		return 0;
-	if (store(h, ev->order_id, &step, step.record_created ? ev : NULL) != 0)
-		return -1;
-	return emit(h, ev->order_id, &step, ev, NULL);
+		return;
+	r->st = step.next;
+	r->dirty = true;
+	if (step.record_created)
+		r->created = cause;
+	emit(h, r, &step, cause ? cause : trace);
 }
 
 int
-order_deadline_sweep(struct db *db, const struct conf *cfg)
+order_apply(struct handler_ctx *h, const struct event *const *evs, size_t n)
 {
-	struct metrics_batch mb = { 0 };
-	struct handler_ctx h = { .db = db, .cfg = cfg, .svc = SVC_ORDER, .mb = &mb };
-	char secs[32];
-	const char *p[1] = { secs };
-	PGresult *res;
-	int n;
+	struct order_row *rows;
+	size_t at, nrows;
 
-	snprintf(secs, sizeof(secs), "%ld", cfg->saga_deadline_s);
-	/* the relay's connection commits asynchronously; business changes must not */
-	if (db_exec(db, "BEGIN") != 0 || db_exec(db, "SET LOCAL synchronous_commit = on") != 0)
-		goto fail;
-	res = db_query(db, "order_overdue",
-	    "SELECT order_id, status, early, reason, released_at IS NOT NULL, "
-	    "       refunded_at IS NOT NULL, coalesce(traceparent, '') "
-	    "FROM orders WHERE status = 'PENDING' "
-	    "  AND created_at < now() - make_interval(secs => $1::double precision) "
-	    "ORDER BY created_at LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED", 1, p);
-	if (res == NULL)
-		goto fail;
-	n = PQntuples(res);
-	for (int i = 0; i < n; i++) {
-		struct order_state cur;
-		struct order_step step;
+	at = handler_lock_orders(h, evs, n, "order_insert",
+	    "INSERT INTO orders (order_id) SELECT DISTINCT o FROM unnest($1::text[]) AS u(o) "
+	    "ORDER BY 1 ON CONFLICT (order_id) DO NOTHING",
+	    "order_lock",
+	    "SELECT " ORDER_COLUMNS " FROM orders WHERE order_id = ANY($1::text[]) "
+	    "ORDER BY order_id FOR UPDATE");
+	if (handler_load(h) != 0)
+		return -1;
+	rows = rows_from(db_batch_result(h->q, at), &nrows);
+	for (size_t i = 0; i < n; i++) {
+		struct order_row *r;
+		int in = order_input_of(evs[i]->type);
 
-		state_from_row(res, i, 1, &cur);
-		order_machine_step(&cur, ORDER_IN_DEADLINE, NULL, &step);
-		if (!step.changed)
+		if (!h->fresh[i] || in < 0)
 			continue;
-		if (store(&h, PQgetvalue(res, i, 0), &step, NULL) != 0 ||
-		    emit(&h, PQgetvalue(res, i, 0), &step, NULL, PQgetvalue(res, i, 6)) != 0) {
-			PQclear(res);
-			goto fail;
+		r = handler_find_row(rows, nrows, sizeof(*rows), evs[i]->order_id);
+		if (r == NULL) {	/* cannot be: the rows were just created and locked */
+			free(rows);
+			return handler_fail(h, ERR_TRANSIENT, false, "order %s not locked", evs[i]->order_id);
 		}
+		step_row(h, r, (enum order_input)in, evs[i], NULL);
 	}
-	PQclear(res);
-	if (db_exec(db, "COMMIT") != 0)
-		goto fail;
-	metrics_commit(&mb);
-	return h.emitted;
-fail:
-	log_warn("msg=\"deadline sweep failed\" error=\"%s\"", db_last_error(db));
-	if (db_ok(db))
-		(void)db_exec(db, "ROLLBACK");
-	return -1;
+	store(h, rows, nrows);
+	free(rows);
+	return 0;
 }
+
+static long
+sweep_period_ms(const struct conf *cfg)
+{
+	return cfg->sweep_ms;
+}
+
+/* Cancel up to SWEEP_BATCH overdue orders; 1 when there may be more. */
+static int
+sweep(struct handler_ctx *h)
+{
+	char secs[32], limit[16];
+	const char *p[2] = { secs, limit };
+	struct order_row *rows;
+	struct event *trace = xcalloc(1, sizeof(*trace));
+	size_t at, nrows;
+
+	snprintf(secs, sizeof(secs), "%ld", h->cfg->saga_deadline_s);
+	snprintf(limit, sizeof(limit), "%d", SWEEP_BATCH);
+	at = db_batch_add(h->q, "order_overdue",
+	    "SELECT " ORDER_COLUMNS " FROM orders WHERE status = 'PENDING' "
+	    "  AND created_at < now() - make_interval(secs => $1::double precision) "
+	    "ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED", 2, p);
+	if (handler_load(h) != 0) {
+		free(trace);
+		return -1;
+	}
+	rows = rows_from(db_batch_result(h->q, at), &nrows);
+	for (size_t i = 0; i < nrows; i++) {
+		/* the cancellation continues the trace the order was created in */
+		strlcpy_(trace->traceparent, rows[i].traceparent, sizeof(trace->traceparent));
+		step_row(h, &rows[i], ORDER_IN_DEADLINE, NULL, trace);
+	}
+	store(h, rows, nrows);
+	free(rows);
+	free(trace);
+	return nrows >= SWEEP_BATCH;
+}
+
+const struct handler_timer order_deadline_timer = { "deadline", sweep_period_ms, sweep };

@@ -1,6 +1,7 @@
 /*
- * chorus-payment: the payment service's daemon (shared worker skeleton +
- * the payment handler).
+ * chorus-payment: the payment service's daemon. All the machinery is the
+ * shared worker skeleton; this names the service, its batch handler and
+ * its payment provider (behind a circuit breaker that pauses consumption).
  */
 #include "config.h"
 
@@ -12,12 +13,12 @@ int
 main(int argc, char **argv)
 {
 	static const struct worker_ops ops = {
-		.svc = SVC_PAYMENT,
+		.handler = {
+			.svc = SVC_PAYMENT,
+			.apply = payment_apply,
+			.pause_ms = provider_pause_ms,
+		},
 		.init = provider_init,
-		.prepare = payment_prepare,
-		.handle = payment_handle,
-		.tick = NULL,
-		.pause_ms = provider_pause_ms,
 	};
 
 	return worker_main(argc, argv, &ops);

@@ -1,8 +1,11 @@
 /*
- * payment: the payment service's handler (see payment.h). The payment row
- * of the order is locked (created when absent) first: one charge per order,
- * whatever arrives twice or on several instances. Money moves through the
- * provider (provider.h).
+ * payment: the payment service's batch handler (see payment.h). Round 1
+ * creates the payment rows of orders not seen yet, then locks and reads the
+ * batch's payments by order id and the accounts it may charge or refund by
+ * customer (the same order in every instance: no deadlocks). The machine
+ * runs over the fresh events in delivery order; one charge per order,
+ * whatever arrives twice or on several instances. Round 2 writes the
+ * changed payments and balances with one UPDATE each.
  */
 #include "config.h"
 
@@ -17,133 +20,201 @@
 #include "provider.h"
 #include "xmalloc.h"
 
-int
-payment_prepare(struct handler_ctx *h, const struct event *const *evs, size_t n)
+/* A payment of the batch: its key first (handler_find_row). */
+struct pay {
+	char order_id[ENVELOPE_ID_MAX + 1];
+	enum pay_status status;
+	char payment_id[ENVELOPE_UUID_LEN + 1];
+	char reason[ENVELOPE_ID_MAX + 1];
+	long long amount;
+	char customer[ENVELOPE_ID_MAX + 1];
+	char currency[4];
+	bool dirty;
+};
+
+/* Queue round 1's reads; returns the index of the payments' select (the accounts' follows). */
+static size_t
+queue_loads(struct handler_ctx *h, const struct event *const *evs, size_t n)
 {
 	struct pgarray customers = { 0 }, orders = { 0 };
-	const char *p[2];
-	PGresult *res;
+	size_t at;
 
-	if (worker_lock_state_rows(h, evs, n, "pay_prepare_rows",
+	at = handler_lock_orders(h, evs, n, "pay_insert",
 	    "INSERT INTO payments (order_id, status) SELECT DISTINCT o, 'NONE' "
-	    "FROM unnest($1::text[]) AS u(o) ORDER BY 1 "
-	    "ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id") != 0)
-		return -1;
+	    "FROM unnest($1::text[]) AS u(o) ORDER BY 1 ON CONFLICT (order_id) DO NOTHING",
+	    "pay_lock",
+	    "SELECT order_id, status, coalesce(payment_id::text, ''), reason, amount_cents, "
+	    "  coalesce(customer_id, ''), coalesce(currency, '') "
+	    "FROM payments WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE");
 	for (size_t i = 0; i < n; i++) {
 		if (evs[i]->type == EV_INVENTORY_RESERVED)
 			pgarray_add(&customers, evs[i]->customer_id);
 		else
 			pgarray_add(&orders, evs[i]->order_id);
 	}
-	p[0] = pgarray_text(&customers);
-	p[1] = pgarray_text(&orders);
-	/* then the accounts the batch may charge or refund, in customer order */
-	res = db_query(h->db, "pay_prepare_accounts",
-	    "SELECT 1 FROM accounts WHERE customer_id IN ("
-	    "  SELECT unnest($1::text[]) UNION "
-	    "  SELECT customer_id FROM payments WHERE order_id = ANY($2::text[]) "
-	    "  AND status = 'COMPLETED') ORDER BY customer_id FOR UPDATE", 2, p);
+	provider_queue_lock(h, pgarray_text(&customers), pgarray_text(&orders));
 	pgarray_free(&customers);
 	pgarray_free(&orders);
-	if (res == NULL)
+	return at;
+}
+
+static struct pay *
+pays_from(PGresult *res, size_t *n)
+{
+	struct pay *v;
+
+	*n = (size_t)PQntuples(res);
+	v = xcalloc(*n + 1, sizeof(*v));
+	for (int i = 0; i < PQntuples(res); i++) {
+		strlcpy_(v[i].order_id, PQgetvalue(res, i, 0), sizeof(v[i].order_id));
+		v[i].status = payment_status_from_name(PQgetvalue(res, i, 1));
+		if (v[i].status == PAY__STATUS_COUNT)
+			v[i].status = PAY_NONE;
+		strlcpy_(v[i].payment_id, PQgetvalue(res, i, 2), sizeof(v[i].payment_id));
+		strlcpy_(v[i].reason, PQgetvalue(res, i, 3), sizeof(v[i].reason));
+		v[i].amount = atoll(PQgetvalue(res, i, 4));
+		strlcpy_(v[i].customer, PQgetvalue(res, i, 5), sizeof(v[i].customer));
+		strlcpy_(v[i].currency, PQgetvalue(res, i, 6), sizeof(v[i].currency));
+	}
+	handler_sort_rows(v, *n, sizeof(*v));
+	return v;
+}
+
+/* The event the step emits. */
+static void
+emit(struct handler_ctx *h, const struct pay *v, const struct pay_step *step,
+    const struct event *ev)
+{
+	struct event *out;
+
+	if (step->emit == EV_UNKNOWN)
+		return;
+	out = xcalloc(1, sizeof(*out));
+	out->type = step->emit;
+	strlcpy_(out->order_id, v->order_id, sizeof(out->order_id));
+	strlcpy_(out->reason, step->reason, sizeof(out->reason));
+	strlcpy_(out->payment_id, v->payment_id, sizeof(out->payment_id));
+	strlcpy_(out->customer_id, v->customer, sizeof(out->customer_id));
+	strlcpy_(out->currency, v->currency, sizeof(out->currency));
+	out->amount_cents = v->amount;
+	if (step->emit == EV_PAYMENT_FAILED)
+		log_debug("msg=\"payment refused\" order_id=%s reason=%s", v->order_id, step->reason);
+	handler_emit(h, out, ev);
+	free(out);
+}
+
+/* Charge for a reservation: the step after the provider answered. -1: provider unavailable. */
+static int
+charge(struct handler_ctx *h, struct ledger *l, struct pay *v, const struct event *ev,
+    struct pay_step *step)
+{
+	char reason[ENVELOPE_ID_MAX + 1] = "";
+	enum provider_result r = provider_charge(h, l, ev->customer_id, ev->total_cents,
+	    ev->currency, reason);
+
+	if (r == PROVIDER_UNAVAILABLE)
 		return -1;
-	PQclear(res);
+	payment_machine_charged(r == PROVIDER_OK, reason, step);
+	strlcpy_(v->customer, ev->customer_id, sizeof(v->customer));
+	strlcpy_(v->currency, ev->currency, sizeof(v->currency));
+	if (r == PROVIDER_OK) {
+		envelope_new_uuid(v->payment_id);
+		v->amount = ev->total_cents;
+	}
 	return 0;
 }
 
-int
-payment_handle(struct handler_ctx *h, const struct event *ev)
+/* Apply one fresh event to its payment. 0, or -1 (provider unavailable). */
+static int
+apply_one(struct handler_ctx *h, struct ledger *l, struct pay *v, const struct event *ev)
 {
-	const char *p[6];
-	char payment_id[ENVELOPE_UUID_LEN + 1] = "", amount[32] = "0";
-	char reason[ENVELOPE_ID_MAX + 1] = "";
-	char customer[ENVELOPE_ID_MAX + 1] = "", currency[4] = "";
-	enum pay_status cur;
+	enum pay_status cur = v->status;
 	struct pay_step step;
-	struct event *out;
-	PGresult *res;
-	int in = payment_input_of(ev->type), r;
 
-	if (in < 0)
-		return 0;
-	p[0] = ev->order_id;
-	res = db_query(h->db, "pay_load",
-	    "INSERT INTO payments (order_id, status) VALUES ($1, 'NONE') "
-	    "ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id "
-	    "RETURNING status, coalesce(payment_id::text, ''), amount_cents, "
-	    "          coalesce(customer_id, ''), coalesce(currency, '')", 1, p);
-	if (res == NULL)
+	payment_machine_step(cur, (enum pay_input)payment_input_of(ev->type), &step);
+	if (step.action == PAY_ACT_CHARGE && charge(h, l, v, ev, &step) != 0)
 		return -1;
-	cur = payment_status_from_name(PQgetvalue(res, 0, 0));
-	strlcpy_(payment_id, PQgetvalue(res, 0, 1), sizeof(payment_id));
-	strlcpy_(amount, PQgetvalue(res, 0, 2), sizeof(amount));
-	strlcpy_(customer, PQgetvalue(res, 0, 3), sizeof(customer));
-	strlcpy_(currency, PQgetvalue(res, 0, 4), sizeof(currency));
-	PQclear(res);
-	if (cur == PAY__STATUS_COUNT)
-		cur = PAY_NONE;
-
-	payment_machine_step(cur, (enum pay_input)in, &step);
-	switch (step.action) {
-	case PAY_ACT_CHARGE:
-		switch (provider_charge(h, ev->customer_id, ev->total_cents, ev->currency, reason)) {
-		case PROVIDER_OK:
-			r = 1;
-			break;
-		case PROVIDER_REFUSED:
-			r = 0;
-			break;
-		default:	/* unavailable (h->fail says so) or a database failure */
-			return -1;
-		}
-		payment_machine_charged(r == 1, reason, &step);
-		strlcpy_(customer, ev->customer_id, sizeof(customer));
-		strlcpy_(currency, ev->currency, sizeof(currency));
-		if (r == 1) {
-			envelope_new_uuid(payment_id);
-			snprintf(amount, sizeof(amount), "%lld", (long long)ev->total_cents);
-		}
-		break;
-	case PAY_ACT_REFUND:
-		if (provider_refund(h, customer, atoll(amount)) != PROVIDER_OK)
-			return -1;
-		break;
-	case PAY_ACT_NONE:
-		break;
-	}
+	if (step.action == PAY_ACT_REFUND &&
+	    provider_refund(h, l, v->customer, v->amount) != PROVIDER_OK)
+		return -1;
 	if (step.next == cur && step.emit == EV_UNKNOWN)
 		return 0;	/* duplicate, late or out of order: no effect */
-	p[0] = ev->order_id;
-	p[1] = payment_status_name(step.next);
-	p[2] = step.reason;
-	p[3] = payment_id[0] ? payment_id : NULL;
-	p[4] = customer[0] ? customer : NULL;
-	p[5] = currency[0] ? currency : NULL;
-	{
-		const char *q[7] = { p[0], p[1], p[2], p[3], amount, p[4], p[5] };
+	v->status = step.next;
+	strlcpy_(v->reason, step.reason, sizeof(v->reason));
+	v->dirty = true;
+	emit(h, v, &step, ev);
+	return 0;
+}
 
-		res = db_query(h->db, "pay_store",
-		    "UPDATE payments SET status = $2, reason = $3, payment_id = coalesce($4::uuid, payment_id), "
-		    "  amount_cents = $5::bigint, customer_id = coalesce($6, customer_id), "
-		    "  currency = coalesce($7, currency), updated_at = now() WHERE order_id = $1", 7, q);
+/* Queue the UPDATE of the changed payments. */
+static void
+store(struct handler_ctx *h, const struct pay *v, size_t n)
+{
+	struct pgarray a[7] = { { 0 } };
+	const char *p[7];
+
+	for (size_t i = 0; i < n; i++) {
+		char amount[32];
+
+		if (!v[i].dirty)
+			continue;
+		snprintf(amount, sizeof(amount), "%lld", v[i].amount);
+		pgarray_add(&a[0], v[i].order_id);
+		pgarray_add(&a[1], payment_status_name(v[i].status));
+		pgarray_add(&a[2], v[i].reason);
+		pgarray_add(&a[3], v[i].payment_id);
+		pgarray_add(&a[4], amount);
+		pgarray_add(&a[5], v[i].customer);
+		pgarray_add(&a[6], v[i].currency);
 	}
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	if (step.emit == EV_UNKNOWN)
-		return 0;
+	for (int k = 0; k < 7; k++)
+		p[k] = pgarray_text(&a[k]);
+	if (a[0].n > 0)
+		db_batch_add(h->q, "pay_store",
+		    "UPDATE payments p SET status = u.status, reason = u.reason, "
+		    "  payment_id = coalesce(nullif(u.pid, '')::uuid, p.payment_id), "
+		    "  amount_cents = u.amount, customer_id = coalesce(nullif(u.customer, ''), p.customer_id), "
+		    "  currency = coalesce(nullif(u.currency, ''), p.currency), updated_at = now() "
+		    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], "
+		    "  $7::text[]) AS u(order_id, status, reason, pid, amount, customer, currency) "
+		    "WHERE p.order_id = u.order_id", 7, p);
+	for (int k = 0; k < 7; k++)
+		pgarray_free(&a[k]);
+}
 
-	out = xcalloc(1, sizeof(*out));
-	out->type = step.emit;
-	strlcpy_(out->order_id, ev->order_id, sizeof(out->order_id));
-	strlcpy_(out->reason, step.reason, sizeof(out->reason));
-	strlcpy_(out->payment_id, payment_id, sizeof(out->payment_id));
-	strlcpy_(out->customer_id, customer, sizeof(out->customer_id));
-	strlcpy_(out->currency, currency, sizeof(out->currency));
-	out->amount_cents = atoll(amount);
-	r = handler_emit(h, out, ev);
-	if (r == 0 && step.emit == EV_PAYMENT_FAILED)
-		log_debug("msg=\"payment refused\" order_id=%s reason=%s", ev->order_id, step.reason);
-	free(out);
-	return r;
+int
+payment_apply(struct handler_ctx *h, const struct event *const *evs, size_t n)
+{
+	struct ledger *l = NULL;
+	struct pay *v = NULL;
+	size_t at, nv = 0;
+	int ret = -1;
+
+	at = queue_loads(h, evs, n);
+	if (handler_load(h) != 0)
+		goto out;
+	v = pays_from(db_batch_result(h->q, at), &nv);
+	l = provider_ledger(db_batch_result(h->q, at + 1));
+	for (size_t i = 0; i < n; i++) {
+		struct pay *p;
+
+		if (!h->fresh[i] || payment_input_of(evs[i]->type) < 0)
+			continue;
+		if (handler_keep_alive(h) != 0)
+			goto out;
+		p = handler_find_row(v, nv, sizeof(*v), evs[i]->order_id);
+		if (p == NULL) {	/* cannot be: the rows were just created and locked */
+			handler_fail(h, ERR_TRANSIENT, false, "payment %s not locked", evs[i]->order_id);
+			goto out;
+		}
+		if (apply_one(h, l, p, evs[i]) != 0)
+			goto out;
+	}
+	store(h, v, nv);
+	provider_queue_store(h, l);
+	ret = 0;
+out:
+	provider_ledger_free(l);
+	free(v);
+	return ret;
 }

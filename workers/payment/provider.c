@@ -9,15 +9,30 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
 #include "backoff.h"
 #include "breaker.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "pgarray.h"
 #include "provider.h"
+#include "xmalloc.h"
+
+/* An account: its key first (handler_find_row). */
+struct account {
+	char customer_id[ENVELOPE_ID_MAX + 1];
+	long long balance;
+	bool dirty;
+};
+
+struct ledger {
+	struct account *a;
+	size_t n;
+};
 
 static struct breaker breaker;
 static long fault_latency_ms, fault_error_pct;
+static struct metric *breaker_state, *breaker_changes;
 
 void
 provider_init(const struct conf *cfg)
@@ -26,7 +41,12 @@ provider_init(const struct conf *cfg)
 	    (unsigned)cfg->breaker_successes);
 	fault_latency_ms = cfg->fault_latency_ms;
 	fault_error_pct = cfg->fault_error_pct;
-	metrics_breaker(BREAKER_CLOSED, 0);
+	breaker_state = metrics_register("chorus_circuit_breaker_state", "gauge",
+	    "Circuit breaker of a dependency: 0 closed, 1 open, 2 half-open.",
+	    "dependency=\"payment_provider\"");
+	breaker_changes = metrics_register("chorus_circuit_breaker_transitions_total", "counter",
+	    "State changes of a dependency's circuit breaker.", "dependency=\"payment_provider\"");
+	metric_set(breaker_state, BREAKER_CLOSED);
 	if (fault_latency_ms > 0 || fault_error_pct > 0)
 		log_warn("msg=\"payment provider fault injection on\" latency_ms=%ld error_pct=%ld",
 		    fault_latency_ms, fault_error_pct);
@@ -35,7 +55,8 @@ provider_init(const struct conf *cfg)
 static void
 changed(const char *why)
 {
-	metrics_breaker(breaker.state, 1);
+	metric_set(breaker_state, breaker.state);
+	metric_add(breaker_changes, 1);
 	if (breaker.state == BREAKER_OPEN)
 		log_error("msg=\"circuit breaker open: payment provider failing, consumption paused\" "
 		    "dependency=payment_provider recovery_ms=%llu error=\"%s\"",
@@ -49,26 +70,22 @@ changed(const char *why)
 static int
 enter(struct handler_ctx *h)
 {
-	if (!breaker_allow(&breaker, clock_ms())) {
-		h->fail = ERR_TRANSIENT;
-		h->fail_uncounted = 1;
-		snprintf(h->fail_why, sizeof(h->fail_why), "payment provider circuit open");
-		return -1;
-	}
+	if (!breaker_allow(&breaker, clock_ms()))
+		return handler_fail(h, ERR_TRANSIENT, true, "payment provider circuit open");
 	if (breaker.state == BREAKER_HALF_OPEN)
-		metrics_breaker(breaker.state, 0);
+		metric_set(breaker_state, breaker.state);
 	if (fault_latency_ms > 0)
 		backoff_sleep((uint32_t)fault_latency_ms, NULL);
 	if (fault_error_pct > 0 && (long)(backoff_random() % 100) < fault_error_pct) {
-		h->fail = ERR_TRANSIENT;
-		snprintf(h->fail_why, sizeof(h->fail_why), "payment provider unavailable (injected fault)");
+		handler_fail(h, ERR_TRANSIENT, false, "payment provider unavailable (injected fault)");
 		if (breaker_failure(&breaker, clock_ms()))
-			changed(h->fail_why);
+			changed(h->fail.why);
 		return -1;
 	}
 	return 0;
 }
 
+/* After a call that answered (whatever the answer). */
 static void
 leave_ok(void)
 {
@@ -76,32 +93,47 @@ leave_ok(void)
 		changed("");
 }
 
-/* Add delta (negative: a charge) to the customer's balance, a successful call. */
-static enum provider_result
-move_money(struct handler_ctx *h, const char *customer, int64_t delta)
+size_t
+provider_queue_lock(struct handler_ctx *h, const char *customers, const char *orders)
 {
-	char amt[32];
-	const char *p[2] = { customer, amt };
-	PGresult *res;
+	const char *p[2] = { customers, orders };
 
-	snprintf(amt, sizeof(amt), "%lld", (long long)delta);
-	res = db_query(h->db, "pay_move",
-	    "UPDATE accounts SET balance_cents = balance_cents + $2::bigint, updated_at = now() "
-	    "WHERE customer_id = $1", 2, p);
-	if (res == NULL)
-		return PROVIDER_DB_ERROR;
-	PQclear(res);
-	leave_ok();
-	return PROVIDER_OK;
+	return db_batch_add(h->q, "pay_lock_accounts",
+	    "SELECT customer_id, balance_cents FROM accounts WHERE customer_id IN ("
+	    "  SELECT unnest($1::text[]) UNION "
+	    "  SELECT customer_id FROM payments WHERE order_id = ANY($2::text[]) "
+	    "  AND status = 'COMPLETED') ORDER BY customer_id FOR UPDATE", 2, p);
+}
+
+struct ledger *
+provider_ledger(PGresult *res)
+{
+	struct ledger *l = xcalloc(1, sizeof(*l));
+
+	l->n = (size_t)PQntuples(res);
+	l->a = xcalloc(l->n + 1, sizeof(*l->a));
+	for (size_t i = 0; i < l->n; i++) {
+		strlcpy_(l->a[i].customer_id, PQgetvalue(res, (int)i, 0), sizeof(l->a[i].customer_id));
+		l->a[i].balance = atoll(PQgetvalue(res, (int)i, 1));
+	}
+	handler_sort_rows(l->a, l->n, sizeof(*l->a));
+	return l;
+}
+
+void
+provider_ledger_free(struct ledger *l)
+{
+	if (l == NULL)
+		return;
+	free(l->a);
+	free(l);
 }
 
 enum provider_result
-provider_charge(struct handler_ctx *h, const char *customer, int64_t amount, const char *currency,
-    char *reason)
+provider_charge(struct handler_ctx *h, struct ledger *l, const char *customer, int64_t amount,
+    const char *currency, char *reason)
 {
-	const char *p[1] = { customer };
-	PGresult *res;
-	long long balance;
+	struct account *a;
 
 	if (strcmp(currency, h->cfg->currency) != 0) {
 		strcpy(reason, "currency_mismatch");	/* the ledger holds one currency */
@@ -109,32 +141,56 @@ provider_charge(struct handler_ctx *h, const char *customer, int64_t amount, con
 	}
 	if (enter(h) != 0)
 		return PROVIDER_UNAVAILABLE;
-	res = db_query(h->db, "pay_lock_account",
-	    "SELECT balance_cents FROM accounts WHERE customer_id = $1 FOR UPDATE", 1, p);
-	if (res == NULL)
-		return PROVIDER_DB_ERROR;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		leave_ok();
-		strcpy(reason, "unknown_customer");
+	leave_ok();
+	a = handler_find_row(l->a, l->n, sizeof(*l->a), customer);
+	if (a == NULL || a->balance < amount) {
+		strcpy(reason, a == NULL ? "unknown_customer" : "insufficient_funds");
 		return PROVIDER_REFUSED;
 	}
-	balance = atoll(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	if (balance < amount) {
-		leave_ok();
-		strcpy(reason, "insufficient_funds");
-		return PROVIDER_REFUSED;
-	}
-	return move_money(h, customer, -amount);
+	a->balance -= amount;
+	a->dirty = true;
+	return PROVIDER_OK;
 }
 
 enum provider_result
-provider_refund(struct handler_ctx *h, const char *customer, int64_t amount)
+provider_refund(struct handler_ctx *h, struct ledger *l, const char *customer, int64_t amount)
 {
+	struct account *a;
+
 	if (enter(h) != 0)
 		return PROVIDER_UNAVAILABLE;
-	return move_money(h, customer, amount);
+	leave_ok();
+	a = handler_find_row(l->a, l->n, sizeof(*l->a), customer);
+	if (a != NULL) {	/* an account deleted since the charge: nothing to give back to */
+		a->balance += amount;
+		a->dirty = true;
+	}
+	return PROVIDER_OK;
+}
+
+void
+provider_queue_store(struct handler_ctx *h, const struct ledger *l)
+{
+	struct pgarray ids = { 0 }, bal = { 0 };
+	const char *p[2];
+
+	for (size_t i = 0; i < l->n; i++) {
+		char b[32];
+
+		if (!l->a[i].dirty)
+			continue;
+		snprintf(b, sizeof(b), "%lld", l->a[i].balance);
+		pgarray_add(&ids, l->a[i].customer_id);
+		pgarray_add(&bal, b);
+	}
+	p[0] = pgarray_text(&ids);
+	p[1] = pgarray_text(&bal);
+	if (ids.n > 0)
+		db_batch_add(h->q, "pay_store_accounts",
+		    "UPDATE accounts a SET balance_cents = u.b, updated_at = now() "
+		    "FROM unnest($1::text[], $2::bigint[]) AS u(c, b) WHERE a.customer_id = u.c", 2, p);
+	pgarray_free(&ids);
+	pgarray_free(&bal);
 }
 
 long
