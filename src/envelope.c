@@ -1292,11 +1292,29 @@ hex(char *out, const unsigned char *b, size_t n)
 void
 envelope_new_uuid(char out[ENVELOPE_UUID_LEN + 1])
 {
+	static _Thread_local uint64_t last_ms;
+	static _Thread_local unsigned seq;	/* 12 bits: ids of one ms in order */
 	unsigned char b[16];
+	struct timespec ts;
+	uint64_t ms;
 	char h[33];
 
 	random_bytes(b, sizeof(b));
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);	/* version 4 */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (ms <= last_ms && seq < 0xfff) {
+		ms = last_ms;	/* the same ms (or the clock stepped back): count on */
+		seq++;
+	} else {
+		if (ms <= last_ms)
+			ms = last_ms + 1;	/* 4096 ids in one ms: borrow the next */
+		seq = (unsigned)(b[6] & 0x07) << 8 | b[7];	/* random start, room to count */
+	}
+	last_ms = ms;
+	for (int i = 0; i < 6; i++)
+		b[i] = (unsigned char)(ms >> (40 - 8 * i));
+	b[6] = (unsigned char)(0x70 | (seq >> 8));	/* version 7 */
+	b[7] = (unsigned char)seq;
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);	/* variant RFC 4122 */
 	hex(h, b, sizeof(b));
 	snprintf(out, ENVELOPE_UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s",

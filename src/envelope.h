@@ -109,7 +109,13 @@ char *envelope_render(const struct event *ev);
 /* ev's items as a JSON array text, [{"sku":"a","quantity":2}]; malloc'ed, caller frees. */
 char *envelope_items_json(const struct event *ev);
 
-/* Fill out with a new random (version 4) UUID in lower case. */
+/*
+ * Fill out with a new UUID in lower case, version 7 (RFC 9562): 48 bits of
+ * Unix time in milliseconds first, then a counter within the millisecond
+ * and random bits. Ids made later sort later, so the primary keys they go
+ * into (outbox, inboxes) grow at their right edge rather than at a random
+ * index page each; unique as version 4 ones are (74 random bits a ms).
+ */
 void envelope_new_uuid(char out[ENVELOPE_UUID_LEN + 1]);
 /* Fill out with the current UTC time as RFC 3339 with milliseconds: 2026-11-26T12:00:00.123Z */
 void envelope_now(char out[32]);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include <json-c/json.h>
@@ -1102,7 +1103,7 @@ test_valid_id(void **state)
 }
 
 static int
-valid_v4_uuid(const char *s)
+valid_v7_uuid(const char *s)
 {
 	if (strlen(s) != ENVELOPE_UUID_LEN)
 		return 0;
@@ -1113,7 +1114,7 @@ valid_v4_uuid(const char *s)
 		} else if (strchr("0123456789abcdef", s[i]) == NULL || s[i] == '\0')
 			return 0;
 	}
-	return s[14] == '4' && strchr("89ab", s[19]) != NULL;
+	return s[14] == '7' && strchr("89ab", s[19]) != NULL;
 }
 
 static void
@@ -1127,7 +1128,20 @@ test_new_uuid(void **state)
 
 	for (int i = 0; i < N; i++) {
 		envelope_new_uuid(ids[i]);
-		check(valid_v4_uuid(ids[i]), "uuid %d: got %s, want a lower-case version 4 UUID", i, ids[i]);
+		check(valid_v7_uuid(ids[i]), "uuid %d: got %s, want a lower-case version 7 UUID", i, ids[i]);
+		check(i == 0 || strcmp(ids[i - 1], ids[i]) < 0, "uuid %d: got %s after %s, want later ids to sort later",
+		    i, ids[i], i ? ids[i - 1] : "");
+	}
+	{
+		/* the first 48 bits are now in Unix milliseconds */
+		struct timespec ts;
+		unsigned long long ms = strtoull((char[13]){ ids[0][0], ids[0][1], ids[0][2], ids[0][3],
+		    ids[0][4], ids[0][5], ids[0][6], ids[0][7], ids[0][9], ids[0][10], ids[0][11],
+		    ids[0][12], 0 }, NULL, 16), now;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now = (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+		check(ms <= now && now - ms < 60000, "uuid time: got %llu ms, want about %llu", ms, now);
 	}
 	for (int i = 0; i < N; i++)
 		for (int j = i + 1; j < N; j++)
