@@ -199,3 +199,18 @@ db_affected(PGresult *res)
 
 	return n && *n ? atol(n) : 0;
 }
+
+int
+db_url_port(const char *url)
+{
+	PQconninfoOption *opts = PQconninfoParse(url, NULL);
+	int port = 5432;
+
+	if (opts == NULL)
+		return -1;
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "port") == 0 && o->val != NULL && o->val[0] != '\0')
+			port = atoi(o->val);
+	PQconninfoFree(opts);
+	return port;
+}
