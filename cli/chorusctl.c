@@ -42,7 +42,7 @@ static const struct command commands[] = {
 	{ "snapshot", cmd_snapshot, "snapshot             (stock and balances, JSON, for check --baseline)" },
 	{ "check", cmd_check, "check [--baseline FILE]  (verify the saga invariants once quiet)" },
 	{ "trace", cmd_trace, "trace ORDER_ID [--dead-limit N]  (the saga's timeline across the services)" },
-	{ "bench", cmd_bench, "bench [--orders N] [--rate R] [--window W] [--timeout S] [--customers K]" },
+	{ "bench", cmd_bench, BENCH_USAGE },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -135,39 +135,31 @@ cli_broker(struct cli *c, int confirm)
 	return b;
 }
 
-/* Wait for the confirms of the window [first, first+k); code or 0. */
+/*
+ * Wait for the confirms of what bb holds: 0, or EX_PROTOCOL after printing
+ * why (not confirmed in time, returned as unroutable, or nacked).
+ */
 static int
-settle_window(struct broker *b, uint64_t first, char (*ids)[ENVELOPE_UUID_LEN + 1], size_t k)
+settle(struct broker_batch *bb)
 {
-	const char **idp = xcalloc(k, sizeof(*idp));
-	enum confirm *st = xcalloc(k, sizeof(*st));
 	char *cause = NULL;
-	int ret = 0;
 
-	for (size_t i = 0; i < k; i++)
-		idp[i] = ids[i];
-	if (broker_wait_confirms(b, first, k, idp, st, 30000, &cause) != 0) {
+	if (broker_batch_wait(bb, CLI_CONFIRM_TIMEOUT_MS, &cause) != 0) {
 		cli_err("publish not confirmed: %s", cause);
 		free(cause);
-		ret = EX_PROTOCOL;
-		goto out;
+		return EX_PROTOCOL;
 	}
-	for (size_t i = 0; i < k; i++) {
-		if (st[i] == CONFIRM_RETURNED) {
-			cli_err("event %s was unroutable: returned by the broker", ids[i]);
-			ret = EX_PROTOCOL;
-			break;
+	for (size_t i = 0; i < broker_batch_count(bb); i++) {
+		if (broker_batch_status(bb, i) == CONFIRM_RETURNED) {
+			cli_err("event %s was unroutable: returned by the broker", broker_batch_id(bb, i));
+			return EX_PROTOCOL;
 		}
-		if (st[i] == CONFIRM_NACK) {
-			cli_err("event %s was refused (nack) by the broker", ids[i]);
-			ret = EX_PROTOCOL;
-			break;
+		if (broker_batch_status(bb, i) == CONFIRM_NACK) {
+			cli_err("event %s was refused (nack) by the broker", broker_batch_id(bb, i));
+			return EX_PROTOCOL;
 		}
 	}
-out:
-	free(idp);
-	free(st);
-	return ret;
+	return 0;
 }
 
 /* Sleep s seconds (fractions too). */
@@ -183,89 +175,86 @@ sleep_s(double s)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * Wait until due (clock_s) to keep to a rate, serving the connection
+ * meanwhile (heartbeats; confirms that come are recorded in the batch).
+ * 0, or EX_UNAVAILABLE after printing why.
+ */
+static int
+pace(struct broker *b, double due)
+{
+	double left;
+
+	while ((left = due - clock_s()) > 0) {
+		char *cause = NULL;
+
+		sleep_s(left > 0.05 ? 0.05 : left);
+		if (broker_poll(b, &cause) != 0) {
+			cli_err("%s", cause);
+			free(cause);
+			return EX_UNAVAILABLE;
+		}
+	}
+	return 0;
+}
+
+int
+cli_publish_event(struct broker_batch *bb, const struct event *ev, const char *app_id,
+    double *sent_at)
+{
+	char *body = envelope_render(ev), *cause = NULL;
+	struct broker_event w = {
+		.exchange = event_type_exchange(ev->type),
+		.routing_key = event_type_routing_key(ev->type),
+		.body = body,
+		.len = strlen(body),
+		.id = ev->id,
+		.type = event_type_name(ev->type),
+		.subject = ev->subject,
+		.app_id = app_id,
+		.traceparent = ev->traceparent,
+	};
+	int r;
+
+	if (sent_at != NULL)
+		*sent_at = clock_s();
+	r = broker_batch_add_event(bb, &w, &cause);
+	free(body);
+	if (r != 0) {
+		cli_err("%s", cause);
+		free(cause);
+		return EX_UNAVAILABLE;
+	}
+	return 0;
+}
+
 int
 cli_publish(struct broker *b, size_t n, cli_event_fn make, void *arg, size_t window,
     double rate, const char *app_id, double *sent_at, size_t *published)
 {
-	char (*ids)[ENVELOPE_UUID_LEN + 1] = xcalloc(window, sizeof(*ids));
+	struct broker_batch *bb = broker_batch_new(b);
 	struct event *ev = xcalloc(1, sizeof(*ev));
 	double start = clock_s();
-	uint64_t first = 0;
-	size_t k = 0, done = 0;
+	size_t done = 0;
 	int ret = 0;
 
-	for (size_t i = 0; i < n && ret == 0; i++) {
-		struct broker_header h = { "traceparent", NULL };
-		struct broker_msg m;
-		char *body, *cause = NULL;
-		uint64_t tag;
-
-		if (rate > 0) {
-			double due = start + (double)i / rate;
-
-			/* a long pause: settle what is in flight first */
-			if (due - clock_s() > 0.5 && k > 0) {
-				if ((ret = settle_window(b, first, ids, k)) != 0)
-					break;
-				done += k;
-				k = 0;
-			}
-			/* and keep the connection served while waiting (heartbeats) */
-			while (due - clock_s() > 0) {
-				double left = due - clock_s();
-
-				sleep_s(left > 1.0 ? 1.0 : left);
-				if (k == 0 && broker_poll(b, &cause) != 0) {
-					cli_err("%s", cause);
-					free(cause);
-					ret = EX_UNAVAILABLE;
-					goto out;
-				}
-			}
-		}
-		if ((ret = make(arg, i, ev)) != 0)
+	for (size_t i = 0; i < n; i++) {
+		if (rate > 0 && (ret = pace(b, start + (double)i / rate)) != 0)
 			break;
-		body = envelope_render(ev);
-		h.value = ev->traceparent;
-		memset(&m, 0, sizeof(m));
-		m.exchange = event_type_exchange(ev->type);
-		m.routing_key = event_type_routing_key(ev->type);
-		m.body = body;
-		m.len = strlen(body);
-		m.content_type = "application/cloudevents+json";
-		m.message_id = ev->id;
-		m.type = event_type_name(ev->type);
-		m.correlation_id = ev->subject;
-		m.app_id = app_id;
-		m.timestamp = (int64_t)time(NULL);
-		m.headers = &h;
-		m.nheaders = ev->traceparent[0] ? 1 : 0;
-		m.mandatory = 1;
-		if (sent_at != NULL)
-			sent_at[i] = clock_s();
-		if (broker_publish(b, &m, &tag, &cause) != 0) {
-			cli_err("%s", cause);
-			free(cause);
-			free(body);
-			ret = EX_UNAVAILABLE;
+		if ((ret = make(arg, i, ev)) != 0 ||
+		    (ret = cli_publish_event(bb, ev, app_id, sent_at ? &sent_at[i] : NULL)) != 0)
 			break;
-		}
-		free(body);
-		if (k == 0)
-			first = tag;
-		strlcpy_(ids[k++], ev->id, sizeof(ids[0]));
-		if (k == window || i + 1 == n) {
-			if ((ret = settle_window(b, first, ids, k)) != 0)
-				break;
-			done += k;
-			k = 0;
-		}
+		if (broker_batch_count(bb) < window && i + 1 < n)
+			continue;
+		if ((ret = settle(bb)) != 0)
+			break;
+		done += broker_batch_count(bb);
+		broker_batch_clear(bb);
 	}
-out:
 	if (published != NULL)
 		*published = done;
+	broker_batch_free(bb);
 	free(ev);
-	free(ids);
 	return ret;
 }
 

@@ -37,19 +37,30 @@ struct db *cli_db(struct cli *c, enum service_id svc);
 int cli_exec(struct cli *c, enum service_id svc, const char *sql, int n, const char *const *p);
 /* Connect to RabbitMQ (confirm mode when asked); NULL after printing why. */
 struct broker *cli_broker(struct cli *c, int confirm);
+/* How long chorusctl waits for the broker's confirms of one window. */
+#define CLI_CONFIRM_TIMEOUT_MS 30000
+
 /* Make event i (0-based) of a run into ev (envelope filled). 0, or an exit code. */
 typedef int (*cli_event_fn)(void *arg, size_t i, struct event *ev);
 
 /*
  * Publish n events made by make, on their types' exchanges, with mandatory
- * and publisher confirms: at most window in flight, at most rate per second
- * (0: no limit; while waiting the connection is kept served). sent_at[i],
+ * and publisher confirms (a struct broker_batch): at most window in flight,
+ * at most rate per second (0: no limit; while waiting the connection is
+ * kept served). b must be in confirm mode (cli_broker(c, 1)). sent_at[i],
  * when given, gets the time (clock_s) just before event i was published;
  * *published, when given, how many were confirmed. 0, or a sysexits code
  * after printing why (76: not confirmed, returned or refused).
  */
 int cli_publish(struct broker *b, size_t n, cli_event_fn make, void *arg, size_t window,
     double rate, const char *app_id, double *sent_at, size_t *published);
+/*
+ * Render ev and publish it in bb as every Chorus publisher does
+ * (broker_batch_add_event); *sent_at, when given, gets the time (clock_s)
+ * just before. 0, or EX_UNAVAILABLE after printing why.
+ */
+int cli_publish_event(struct broker_batch *bb, const struct event *ev, const char *app_id,
+    double *sent_at);
 /* Print a json-c object (pretty) on stdout and release it. */
 void cli_print_json(struct json_object *o);
 /* A parse of a whole non-negative number; -1 when it is not one. */
@@ -74,5 +85,7 @@ int cmd_snapshot(struct cli *c, int argc, char **argv);
 int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_trace(struct cli *c, int argc, char **argv);
 int cmd_bench(struct cli *c, int argc, char **argv);
+#define BENCH_USAGE "bench [--orders N] [--rate R] [--skus K] [--customers C] [--items I] " \
+	"[--mix H/S/F] [--seed S] [--window W] [--timeout S] [--stack-dir DIR]"
 
 #endif
