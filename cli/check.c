@@ -89,7 +89,6 @@ eq(const char *a, const char *b)
 }
 
 struct verdict {
-	const char *name;
 	long checked;
 	long failed;
 	char first[SHOW_MAX][160];
@@ -191,6 +190,232 @@ jget(struct json_object *o, const char *k1, const char *k2, int *found)
 	return *found ? json_object_get_int64(b) : 0;
 }
 
+/* What check looks at: every table it needs, loaded once, and the baseline. */
+struct state {
+	struct table ord, res, pay, stock, acc, conf, ob[SVC__COUNT];
+	struct json_object *base;	/* chorusctl snapshot, or NULL */
+};
+
+static int
+load_state(struct cli *c, struct state *st)
+{
+	int r;
+
+	if ((r = load(c, SVC_ORDER, sql_orders, &st->ord)) != 0 ||
+	    (r = load(c, SVC_INVENTORY, sql_reservations, &st->res)) != 0 ||
+	    (r = load(c, SVC_PAYMENT, sql_payments, &st->pay)) != 0 ||
+	    (r = load(c, SVC_INVENTORY, sql_stock, &st->stock)) != 0 ||
+	    (r = load(c, SVC_PAYMENT, sql_accounts, &st->acc)) != 0 ||
+	    (r = load(c, SVC_ORDER, sql_confirmed, &st->conf)) != 0)
+		return r;
+	for (int s = 0; s < SVC__COUNT; s++)
+		if ((r = load(c, (enum service_id)s, sql_outbox, &st->ob[s])) != 0)
+			return r;
+	return 0;
+}
+
+static void
+free_state(struct state *st)
+{
+	unload(&st->ord);
+	unload(&st->res);
+	unload(&st->pay);
+	unload(&st->stock);
+	unload(&st->acc);
+	unload(&st->conf);
+	for (int s = 0; s < SVC__COUNT; s++)
+		unload(&st->ob[s]);
+	json_object_put(st->base);
+}
+
+/* Column col of order row i (in id order). */
+static const char *
+order_col(const struct state *st, int i, int col)
+{
+	return PQgetvalue(st->ord.res, st->ord.rows[i].idx, col);
+}
+
+/* An order that only ever got events after it, never its OrderCreated (AWAITING). */
+static int
+never_created(const struct state *st, int i)
+{
+	return order_col(st, i, 5)[0] != 't';
+}
+
+/* 1. Every order ends CONFIRMED or CANCELLED. */
+static void
+inv1_orders_end(const struct state *st, struct verdict *v)
+{
+	for (int i = 0; i < st->ord.n; i++) {
+		const char *status = order_col(st, i, 1);
+
+		if (never_created(st, i))
+			continue;
+		v->checked++;
+		if (!eq(status, "CONFIRMED") && !eq(status, "CANCELLED"))
+			offend(v, "%s is %s", st->ord.rows[i].key, status);
+	}
+}
+
+/*
+ * 2. CONFIRMED <=> its reservation became a sale and its payment COMPLETED,
+ * charged once, for the order total: each confirmed order is sold and
+ * charged, and each sale and each charge belongs to a confirmed order.
+ */
+static void
+inv2_confirmed(const struct state *st, struct verdict *v)
+{
+	for (int i = 0; i < st->ord.n; i++) {
+		const char *id = st->ord.rows[i].key, *total = order_col(st, i, 4);
+		const char *rs = get(&st->res, id, 1), *ps = get(&st->pay, id, 1);
+		const char *amt = get(&st->pay, id, 2);
+
+		if (never_created(st, i) || !eq(order_col(st, i, 1), "CONFIRMED"))
+			continue;
+		v->checked++;
+		if (!eq(rs, "SOLD") || !eq(ps, "COMPLETED") || !eq(amt, total))
+			offend(v, "%s CONFIRMED: reservation %s, payment %s of %s (total %s)", id,
+			    rs ? rs : "none", ps ? ps : "none", amt ? amt : "-", total);
+	}
+	for (int i = 0; i < st->res.n; i++) {
+		const char *id = st->res.rows[i].key, *os = get(&st->ord, id, 1);
+
+		if (eq(PQgetvalue(st->res.res, st->res.rows[i].idx, 1), "SOLD") && !eq(os, "CONFIRMED"))
+			offend(v, "%s reservation SOLD but order %s", id, os ? os : "unknown");
+	}
+	for (int i = 0; i < st->pay.n; i++) {
+		const char *id = st->pay.rows[i].key, *os = get(&st->ord, id, 1);
+
+		if (eq(PQgetvalue(st->pay.res, st->pay.rows[i].idx, 1), "COMPLETED") &&
+		    !eq(os, "CONFIRMED"))
+			offend(v, "%s charged but order %s", id, os ? os : "unknown");
+	}
+}
+
+/* 3. CANCELLED => no reservation still held and no net charge. */
+static void
+inv3_cancelled(const struct state *st, struct verdict *v)
+{
+	for (int i = 0; i < st->ord.n; i++) {
+		const char *id = st->ord.rows[i].key;
+		const char *rs = get(&st->res, id, 1), *ps = get(&st->pay, id, 1);
+
+		if (never_created(st, i) || !eq(order_col(st, i, 1), "CANCELLED"))
+			continue;
+		v->checked++;
+		if (eq(rs, "RESERVED") || eq(rs, "SOLD") || eq(ps, "COMPLETED"))
+			offend(v, "%s CANCELLED (%s): reservation %s, payment %s", id,
+			    order_col(st, i, 2), rs ? rs : "none", ps ? ps : "none");
+	}
+}
+
+/*
+ * 4. Stock: for every SKU, units on hand at start = units on hand now +
+ * units sold (with a baseline); nothing left reserved.
+ */
+static void
+inv4_stock(const struct state *st, struct verdict *v)
+{
+	struct json_object *base = st->base ? json_object_object_get(st->base, "stock") : NULL;
+
+	for (int i = 0; i < st->res.n; i++)
+		if (eq(PQgetvalue(st->res.res, st->res.rows[i].idx, 1), "RESERVED"))
+			offend(v, "%s reservation still held", st->res.rows[i].key);
+	for (int i = 0; i < st->stock.n; i++) {
+		int k = st->stock.rows[i].idx, found_on, found_sold;
+		const char *sku = st->stock.rows[i].key;
+		long long on_hand = atoll(PQgetvalue(st->stock.res, k, 1));
+		long long reserved = atoll(PQgetvalue(st->stock.res, k, 2));
+		long long sold = atoll(PQgetvalue(st->stock.res, k, 3));
+		long long b_on = jget(base, sku, "on_hand", &found_on);
+		long long b_sold = jget(base, sku, "sold", &found_sold);
+
+		v->checked++;
+		if (reserved != 0)
+			offend(v, "%s has %lld units reserved", sku, reserved);
+		if (base != NULL && found_sold && b_on != on_hand + (sold - b_sold))
+			offend(v, "%s: on hand before %lld != now %lld + sold %lld", sku, b_on,
+			    on_hand, sold - b_sold);
+	}
+}
+
+/* 5. Money: every account's balance changed by exactly minus its confirmed orders' totals. */
+static void
+inv5_money(const struct state *st, struct verdict *v)
+{
+	struct json_object *base = st->base ? json_object_object_get(st->base, "accounts") : NULL;
+
+	for (int i = 0; base != NULL && i < st->acc.n; i++) {
+		const char *cust = st->acc.rows[i].key, *ct = get(&st->conf, cust, 1);
+		long long bal = atoll(PQgetvalue(st->acc.res, st->acc.rows[i].idx, 1));
+		long long conf_now = ct ? atoll(ct) : 0;
+		int found;
+		long long b_bal = jget(base, cust, "balance", &found);
+		long long b_conf = jget(base, cust, "confirmed_total", &found);
+
+		if (!found)
+			continue;
+		v->checked++;
+		if (b_bal - bal != conf_now - b_conf)
+			offend(v, "%s: balance went %lld -> %lld but confirmed orders total %lld", cust,
+			    b_bal, bal, conf_now - b_conf);
+	}
+}
+
+/* 6. Outbox drained: no unpublished row remains. */
+static void
+inv6_outboxes(const struct state *st, struct verdict *v)
+{
+	for (int s = 0; s < SVC__COUNT; s++) {
+		long long pending = st->ob[s].n ? atoll(PQgetvalue(st->ob[s].res, 0, 1)) : 0;
+
+		v->checked++;
+		if (pending != 0)
+			offend(v, "%s outbox has %lld unpublished rows", service_name((enum service_id)s),
+			    pending);
+	}
+}
+
+/* The invariants of the contract (section 5) that the databases show, by number. */
+static const struct invariant {
+	const char *name;
+	void (*check)(const struct state *st, struct verdict *v);
+	int needs_baseline;
+} invariants[] = {
+	{ "1 every order ends CONFIRMED or CANCELLED", inv1_orders_end, 0 },
+	{ "2 CONFIRMED <=> sold and charged once for the total", inv2_confirmed, 0 },
+	{ "3 CANCELLED => nothing held, no net charge", inv3_cancelled, 0 },
+	{ "4 stock: on hand before = on hand now + sold; nothing reserved", inv4_stock, 0 },
+	{ "5 money: balance change = - confirmed totals", inv5_money, 1 },
+	{ "6 outboxes drained", inv6_outboxes, 0 },
+};
+#define NINVARIANTS (sizeof(invariants) / sizeof(invariants[0]))
+
+/* Print (or add to out, for --json) the verdict on invariant i; true when it failed. */
+static int
+report(const struct cli *c, size_t i, const struct verdict *v, int skipped,
+    struct json_object *out)
+{
+	struct json_object *o = json_object_new_object(), *f = json_object_new_array();
+
+	for (long k = 0; k < v->failed && k < SHOW_MAX; k++)
+		json_object_array_add(f, json_object_new_string(v->first[k]));
+	json_object_object_add(o, "invariant", json_object_new_string(invariants[i].name));
+	json_object_object_add(o, "ok", json_object_new_boolean(v->failed == 0));
+	json_object_object_add(o, "checked", json_object_new_int64(v->checked));
+	json_object_object_add(o, "violations", json_object_new_int64(v->failed));
+	json_object_object_add(o, "examples", f);
+	json_object_array_add(out, o);
+	if (!c->json) {
+		printf("%-4s %-66s checked=%ld violations=%ld%s\n",
+		    v->failed ? "FAIL" : skipped ? "skip" : "ok", invariants[i].name, v->checked,
+		    v->failed, skipped ? " (needs --baseline)" : "");
+		for (long k = 0; k < v->failed && k < SHOW_MAX; k++)
+			printf("       %s\n", v->first[k]);
+	}
+	return v->failed > 0;
+}
+
 int
 cmd_check(struct cli *c, int argc, char **argv)
 {
@@ -198,16 +423,8 @@ cmd_check(struct cli *c, int argc, char **argv)
 		{ "baseline", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct verdict v[6] = {
-		{ .name = "1 every order ends CONFIRMED or CANCELLED" },
-		{ .name = "2 CONFIRMED <=> sold and charged once for the total" },
-		{ .name = "3 CANCELLED => nothing held, no net charge" },
-		{ .name = "4 stock: on hand before = on hand now + sold; nothing reserved" },
-		{ .name = "5 money: balance change = - confirmed totals" },
-		{ .name = "6 outboxes drained" },
-	};
-	struct table ord, res, pay, stock, acc, conf, ob[SVC__COUNT];
-	struct json_object *base = NULL, *out;
+	struct state st;
+	struct json_object *out;
 	const char *baseline = NULL;
 	long awaiting = 0;
 	int ch, r, failed = 0;
@@ -220,138 +437,25 @@ cmd_check(struct cli *c, int argc, char **argv)
 		}
 		baseline = optarg;
 	}
-	if (baseline != NULL) {
-		base = json_object_from_file(baseline);
-		if (base == NULL) {
-			cli_err("check: cannot read baseline %s (from chorusctl snapshot)", baseline);
-			return EX_NOINPUT;
-		}
+	memset(&st, 0, sizeof(st));
+	if (baseline != NULL && (st.base = json_object_from_file(baseline)) == NULL) {
+		cli_err("check: cannot read baseline %s (from chorusctl snapshot)", baseline);
+		return EX_NOINPUT;
 	}
-	memset(ob, 0, sizeof(ob));
-	if ((r = load(c, SVC_ORDER, sql_orders, &ord)) != 0 ||
-	    (r = load(c, SVC_INVENTORY, sql_reservations, &res)) != 0 ||
-	    (r = load(c, SVC_PAYMENT, sql_payments, &pay)) != 0 ||
-	    (r = load(c, SVC_INVENTORY, sql_stock, &stock)) != 0 ||
-	    (r = load(c, SVC_PAYMENT, sql_accounts, &acc)) != 0 ||
-	    (r = load(c, SVC_ORDER, sql_confirmed, &conf)) != 0 ||
-	    (r = load(c, SVC_ORDER, sql_outbox, &ob[0])) != 0 ||
-	    (r = load(c, SVC_INVENTORY, sql_outbox, &ob[1])) != 0 ||
-	    (r = load(c, SVC_PAYMENT, sql_outbox, &ob[2])) != 0) {
-		json_object_put(base);
-		return r;	/* what was loaded is released at exit */
+	if ((r = load_state(c, &st)) != 0) {
+		free_state(&st);
+		return r;
 	}
-
-	for (int i = 0; i < ord.n; i++) {
-		int k = ord.rows[i].idx;
-		const char *id = ord.rows[i].key, *st = PQgetvalue(ord.res, k, 1);
-		const char *rs = get(&res, id, 1), *ps = get(&pay, id, 1), *amt = get(&pay, id, 2);
-		int created = PQgetvalue(ord.res, k, 5)[0] == 't';
-
-		if (!created) {
-			awaiting++;	/* events for an order never created: not an order */
-			continue;
-		}
-		v[0].checked++;
-		if (!eq(st, "CONFIRMED") && !eq(st, "CANCELLED"))
-			offend(&v[0], "%s is %s", id, st ? st : "?");
-		if (eq(st, "CONFIRMED")) {
-			v[1].checked++;
-			if (!eq(rs, "SOLD") || !eq(ps, "COMPLETED") ||
-			    !eq(amt, PQgetvalue(ord.res, k, 4)))
-				offend(&v[1], "%s CONFIRMED: reservation %s, payment %s of %s (total %s)",
-				    id, rs ? rs : "none", ps ? ps : "none", amt ? amt : "-",
-				    PQgetvalue(ord.res, k, 4));
-		}
-		if (eq(st, "CANCELLED")) {
-			v[2].checked++;
-			if (eq(rs, "RESERVED") || eq(rs, "SOLD") || eq(ps, "COMPLETED"))
-				offend(&v[2], "%s CANCELLED (%s): reservation %s, payment %s", id,
-				    PQgetvalue(ord.res, k, 2), rs ? rs : "none", ps ? ps : "none");
-		}
-	}
-	/* the other direction of 2: a sale or a charge belongs to a confirmed order */
-	for (int i = 0; i < res.n; i++) {
-		const char *id = res.rows[i].key, *os = get(&ord, id, 1);
-
-		if (eq(PQgetvalue(res.res, res.rows[i].idx, 1), "SOLD") && !eq(os, "CONFIRMED"))
-			offend(&v[1], "%s reservation SOLD but order %s", id, os ? os : "unknown");
-		if (eq(PQgetvalue(res.res, res.rows[i].idx, 1), "RESERVED"))
-			offend(&v[3], "%s reservation still held", id);
-	}
-	for (int i = 0; i < pay.n; i++) {
-		const char *id = pay.rows[i].key, *os = get(&ord, id, 1);
-
-		if (eq(PQgetvalue(pay.res, pay.rows[i].idx, 1), "COMPLETED") && !eq(os, "CONFIRMED"))
-			offend(&v[1], "%s charged but order %s", id, os ? os : "unknown");
-	}
-	for (int i = 0; i < stock.n; i++) {
-		int k = stock.rows[i].idx, found;
-		const char *sku = stock.rows[i].key;
-		long long on_hand = atoll(PQgetvalue(stock.res, k, 1));
-		long long reserved = atoll(PQgetvalue(stock.res, k, 2));
-		long long sold = atoll(PQgetvalue(stock.res, k, 3));
-
-		v[3].checked++;
-		if (reserved != 0)
-			offend(&v[3], "%s has %lld units reserved", sku, reserved);
-		if (base != NULL) {
-			long long b_on = jget(json_object_object_get(base, "stock"), sku, "on_hand", &found);
-			long long b_sold = jget(json_object_object_get(base, "stock"), sku, "sold", &found);
-
-			if (found && b_on != on_hand + (sold - b_sold))
-				offend(&v[3], "%s: on hand before %lld != now %lld + sold %lld", sku,
-				    b_on, on_hand, sold - b_sold);
-		}
-	}
-	if (base != NULL) {
-		for (int i = 0; i < acc.n; i++) {
-			const char *cust = acc.rows[i].key, *ct = get(&conf, cust, 1);
-			long long bal = atoll(PQgetvalue(acc.res, acc.rows[i].idx, 1));
-			long long conf_now = ct ? atoll(ct) : 0;
-			int found;
-			long long b_bal = jget(json_object_object_get(base, "accounts"), cust, "balance", &found);
-			long long b_conf = jget(json_object_object_get(base, "accounts"), cust,
-			    "confirmed_total", &found);
-
-			if (!found)
-				continue;
-			v[4].checked++;
-			if (b_bal - bal != conf_now - b_conf)
-				offend(&v[4], "%s: balance went %lld -> %lld but confirmed orders total %lld",
-				    cust, b_bal, bal, conf_now - b_conf);
-		}
-	}
-	for (int s = 0; s < SVC__COUNT; s++) {
-		long long pending = ob[s].n ? atoll(PQgetvalue(ob[s].res, 0, 1)) : 0;
-
-		v[5].checked++;
-		if (pending != 0)
-			offend(&v[5], "%s outbox has %lld unpublished rows", service_name((enum service_id)s),
-			    pending);
-	}
-
 	out = json_object_new_array();
-	for (int i = 0; i < 6; i++) {
-		struct json_object *o = json_object_new_object(), *f = json_object_new_array();
-		int skipped = (i == 4 && base == NULL);
+	for (size_t i = 0; i < NINVARIANTS; i++) {
+		struct verdict v;
 
-		failed += v[i].failed > 0;
-		for (long k = 0; k < v[i].failed && k < SHOW_MAX; k++)
-			json_object_array_add(f, json_object_new_string(v[i].first[k]));
-		json_object_object_add(o, "invariant", json_object_new_string(v[i].name));
-		json_object_object_add(o, "ok", json_object_new_boolean(v[i].failed == 0));
-		json_object_object_add(o, "checked", json_object_new_int64(v[i].checked));
-		json_object_object_add(o, "violations", json_object_new_int64(v[i].failed));
-		json_object_object_add(o, "examples", f);
-		json_object_array_add(out, o);
-		if (!c->json) {
-			printf("%-4s %-66s checked=%ld violations=%ld%s\n",
-			    v[i].failed ? "FAIL" : skipped ? "skip" : "ok", v[i].name, v[i].checked,
-			    v[i].failed, skipped ? " (needs --baseline)" : "");
-			for (long k = 0; k < v[i].failed && k < SHOW_MAX; k++)
-				printf("       %s\n", v[i].first[k]);
-		}
+		memset(&v, 0, sizeof(v));
+		invariants[i].check(&st, &v);
+		failed |= report(c, i, &v, invariants[i].needs_baseline && st.base == NULL, out);
 	}
+	for (int i = 0; i < st.ord.n; i++)
+		awaiting += never_created(&st, i);
 	if (c->json)
 		cli_print_json(out);
 	else {
@@ -359,14 +463,6 @@ cmd_check(struct cli *c, int argc, char **argv)
 		if (awaiting > 0)
 			printf("note: %ld order id(s) have events but no OrderCreated (AWAITING)\n", awaiting);
 	}
-	unload(&ord);
-	unload(&res);
-	unload(&pay);
-	unload(&stock);
-	unload(&acc);
-	unload(&conf);
-	for (int s = 0; s < SVC__COUNT; s++)
-		unload(&ob[s]);
-	json_object_put(base);
+	free_state(&st);
 	return failed ? 1 : 0;
 }
