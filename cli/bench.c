@@ -676,10 +676,14 @@ find_procs(const struct cli *c, const struct params *pa, struct procs *pr)
 	procstat_free(&ps);
 }
 
-/* CPU seconds so far of each group (-1: not found) and of each worker. */
+/*
+ * CPU seconds so far of each group (-1: not found) and of each worker; of
+ * the whole machine and of chorusctl itself, to tell what others ran.
+ */
 struct cpu {
 	double group[G__COUNT];
 	double worker[BENCH_MAX_WORKERS];
+	double machine, self, at;
 };
 
 static void
@@ -687,10 +691,16 @@ sample_cpu(const struct procs *pr, struct cpu *cpu)
 {
 	struct procstat ps;
 
+	const struct procstat_proc *me;
+
 	for (int g = 0; g < G__COUNT; g++)
 		cpu->group[g] = -1;
+	cpu->at = clock_s();
+	cpu->machine = procstat_machine_busy();
 	if (procstat_snapshot(&ps) != 0)
 		return;
+	me = procstat_find(&ps, getpid());
+	cpu->self = me != NULL ? me->cpu_s : 0;
 	cpu->group[G_WORKERS] = pr->nworkers > 0 ? 0 : -1;
 	for (size_t i = 0; i < pr->nworkers; i++) {
 		const struct procstat_proc *p = procstat_find(&ps, pr->worker[i]);
@@ -715,6 +725,7 @@ struct figures {
 	double cpu_s[G__COUNT];		/* -1: not measured */
 	double cpu_ms_per_saga[G__COUNT], total_ms_per_saga;
 	int cpu_complete;
+	double others_s, others_pct;	/* what other processes ran meanwhile (-1: unknown) */
 	long rss_kb[BENCH_MAX_WORKERS];
 };
 
@@ -763,6 +774,25 @@ latencies(const struct bench *bn, const double *t_pub, struct figures *f)
 	free(lat);
 }
 
+/*
+ * What the rest of the machine ran during the run: busy time minus the
+ * groups measured and chorusctl, as seconds and as a share of all CPUs.
+ */
+static void
+others(const struct cpu *c0, const struct cpu *c1, struct figures *f)
+{
+	double busy = c1->machine - c0->machine, ours = c1->self - c0->self;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	f->others_s = f->others_pct = -1;
+	if (c0->machine < 0 || c1->machine < 0 || !f->cpu_complete || c1->at <= c0->at)
+		return;
+	for (int g = 0; g < G__COUNT; g++)
+		ours += f->cpu_s[g];
+	f->others_s = busy > ours ? busy - ours : 0;
+	f->others_pct = 100.0 * f->others_s / ((c1->at - c0->at) * (double)(ncpu > 0 ? ncpu : 1));
+}
+
 static void
 compute(const struct bench *bn, const double *t_pub, const struct cpu *c0, const struct cpu *c1,
     struct figures *f)
@@ -789,6 +819,7 @@ compute(const struct bench *bn, const double *t_pub, const struct cpu *c0, const
 		else
 			f->total_ms_per_saga += f->cpu_ms_per_saga[g];
 	}
+	others(c0, c1, f);
 }
 
 /* --- output -------------------------------------------------------------------------- */
@@ -867,6 +898,9 @@ json_cpu(const struct procs *pr, const struct figures *f)
 	jadd(o, "ms_per_saga", ms);
 	jadd(o, "seconds", s);
 	jadd(o, "processes", how);
+	jadd(o, "cpus", json_object_new_int64(sysconf(_SC_NPROCESSORS_ONLN)));
+	jadd(o, "others_s", jreal(f->others_s, 2));
+	jadd(o, "others_pct", jreal(f->others_pct, 1));
 	return o;
 }
 
@@ -944,6 +978,10 @@ print_cpu(const struct procs *pr, const struct figures *f)
 		printf("    %-21s %8.3f\n", "total", f->total_ms_per_saga);
 	else
 		printf("    %-21s %8s  (a group was not measured)\n", "total", "-");
+	if (f->others_s >= 0)
+		printf("  other load   %.2f CPU s by other processes meanwhile, %.0f %% of %ld CPUs%s\n",
+		    f->others_s, f->others_pct, sysconf(_SC_NPROCESSORS_ONLN),
+		    f->others_pct >= 10 ? ": a busy machine, the figures suffer" : "");
 	printf("  peak RSS     ");
 	for (size_t i = 0; i < pr->nworkers; i++)
 		printf("%s%s %.1f MB", i ? ", " : "", pr->worker_name[i],

@@ -10,7 +10,9 @@
 # The workload of issue 7: 100 SKUs, 100 customers, one item of 1-3 units
 # per order, 90 % confirmed, 5 % out of stock, 5 % insufficient funds.
 # Profiles: 10,000 orders at once; open loop at 500/s and at 250/s for
-# 20 s each.
+# 20 s each. The last column says how much of the machine other processes
+# took meanwhile: on a shared machine, runs with much other load are not
+# figures to quote.
 #
 # Usage: scripts/bench.sh [--quick] [--keep]
 #   --quick  a tenth of each profile (a smoke run, not figures to quote)
@@ -102,8 +104,8 @@ import json, sys
 out, profiles = sys.argv[1], sys.argv[2:]
 def f(v, fmt):
     return "-" if v is None else fmt % v
-print("| run | sagas/s sustained | sagas/s until last outcome | p50 ms | p99 ms | CPU ms/saga: workers + PostgreSQL + RabbitMQ = total | peak RSS per worker |")
-print("|---|---|---|---|---|---|---|")
+print("| run | sagas/s sustained | sagas/s until last outcome | p50 ms | p99 ms | CPU ms/saga: workers + PostgreSQL + RabbitMQ = total | peak RSS per worker | other load |")
+print("|---|---|---|---|---|---|---|---|")
 for p in profiles:
     name = p.split()[0]
     d = json.load(open(f"{out}/{name}.json"))
@@ -113,6 +115,6 @@ for p in profiles:
     print(f"| {run} | {f(t['sustained_per_s'], '%.0f')} | {f(t['until_last_outcome_per_s'], '%.0f')} "
           f"| {f(l['p50'], '%.0f')} | {f(l['p99'], '%.0f')} "
           f"| {f(c['workers'], '%.2f')} + {f(c['postgresql'], '%.2f')} + {f(c['rabbitmq'], '%.2f')} = {f(c['total'], '%.2f')} "
-          f"| {f(rss, '%.1f MB')} |")
+          f"| {f(rss, '%.1f MB')} | {f(d['cpu'].get('others_pct'), '%.0f %%')} |")
 EOF
 say "per-profile JSON in $out"

@@ -133,6 +133,23 @@ procstat_tree_cpu(const struct procstat *ps, pid_t pid)
 	return sum;
 }
 
+double
+procstat_machine_busy(void)
+{
+	char buf[512];
+	unsigned long long v[8] = { 0 };
+	double tick = (double)sysconf(_SC_CLK_TCK);
+
+	/* "cpu  user nice system idle iowait irq softirq steal ..." */
+	if (read_small("/proc/stat", buf, sizeof(buf)) != 0 ||
+	    sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+	    &v[4], &v[5], &v[6], &v[7]) < 7)
+		return -1;
+	if (tick <= 0)
+		tick = 100;
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / tick;
+}
+
 long
 procstat_peak_rss_kb(pid_t pid)
 {

@@ -41,6 +41,13 @@ const struct procstat_proc *procstat_find(const struct procstat *ps, pid_t pid);
 double procstat_tree_cpu(const struct procstat *ps, pid_t pid);
 /* Parse the text of /proc/<pid>/stat into *p. 0, or -1 when it is not one. */
 int procstat_parse_stat(const char *text, struct procstat_proc *p);
+/*
+ * CPU seconds the whole machine has spent busy (not idle nor waiting for
+ * I/O) since boot, all CPUs together, from /proc/stat; -1 when unreadable.
+ * The difference of two readings minus what known processes used is what
+ * everything else ran meanwhile.
+ */
+double procstat_machine_busy(void);
 /* Peak resident set size of pid in kB (VmHWM), or -1. */
 long procstat_peak_rss_kb(pid_t pid);
 /*
