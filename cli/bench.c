@@ -968,11 +968,13 @@ print_cpu(const struct procs *pr, const struct figures *f)
 {
 	printf("  CPU per saga %-10s %8s %8s  %s\n", "", "ms/saga", "CPU s", "processes");
 	for (int g = 0; g < G__COUNT; g++) {
-		if (f->cpu_s[g] < 0)
-			printf("    %-21s %8s %8s  %s\n", group_name[g], "-", "-", pr->how[g]);
-		else
-			printf("    %-21s %8.3f %8.2f  %s\n", group_name[g], f->cpu_ms_per_saga[g],
-			    f->cpu_s[g], pr->how[g]);
+		char ms[32] = "-", secs[32] = "-";
+
+		if (f->cpu_ms_per_saga[g] >= 0)
+			snprintf(ms, sizeof(ms), "%.3f", f->cpu_ms_per_saga[g]);
+		if (f->cpu_s[g] >= 0)
+			snprintf(secs, sizeof(secs), "%.2f", f->cpu_s[g]);
+		printf("    %-21s %8s %8s  %s\n", group_name[g], ms, secs, pr->how[g]);
 	}
 	if (f->cpu_complete)
 		printf("    %-21s %8.3f\n", "total", f->total_ms_per_saga);
