@@ -1,20 +1,17 @@
 /*
- * chorusctl: the operator CLI's entry point: global options, the command
- * table, and the helpers the commands share (see cli.h).
+ * chorusctl: the operator CLI's entry point: global options, the
+ * configuration (conf_load, as the workers load theirs), the command table
+ * and the dispatch to a command's function. Each command group lives in
+ * the file of its name; what they share is in cli.c (see cli.h).
  */
 #include "config.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "clock.h"
 #include "cli.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -42,7 +39,7 @@ static const struct command commands[] = {
 	{ "snapshot", cmd_snapshot, "snapshot             (stock and balances, JSON, for check --baseline)" },
 	{ "check", cmd_check, "check [--baseline FILE]  (verify the saga invariants once quiet)" },
 	{ "trace", cmd_trace, "trace ORDER_ID [--dead-limit N]  (the saga's timeline across the services)" },
-	{ "bench", cmd_bench, "bench [--orders N] [--rate R] [--window W] [--timeout S] [--customers K]" },
+	{ "bench", cmd_bench, BENCH_USAGE },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -65,267 +62,6 @@ usage(FILE *f)
 	    "Exit codes: 0 ok, 64 usage, 65 invalid data, 69 server unavailable,\n"
 	    "75 timed out, 76 not confirmed or unroutable, 78 bad configuration.\n",
 	    conf_default_path());
-}
-
-void
-cli_err(const char *fmt, ...)
-{
-	char buf[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	for (char *p = buf; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-	fprintf(stderr, "chorusctl: %s\n", buf);
-}
-
-struct db *
-cli_db(struct cli *c, enum service_id svc)
-{
-	char *cause = NULL;
-	struct db *db;
-
-	db = db_connect(c->cfg.database_url[svc], "chorusctl", (int)c->cfg.connect_timeout_s,
-	    c->cfg.statement_timeout_ms, &cause);
-	if (db == NULL) {
-		cli_err("%s database unavailable: %s", service_name(svc), cause);
-		free(cause);
-	}
-	return db;
-}
-
-int
-cli_exec(struct cli *c, enum service_id svc, const char *sql, int n, const char *const *p)
-{
-	struct db *db = cli_db(c, svc);
-	PGresult *res;
-	int ret = 0;
-
-	if (db == NULL)
-		return EX_UNAVAILABLE;
-	res = db_query(db, NULL, sql, n, p);
-	if (res == NULL) {
-		cli_err("%s database: %s", service_name(svc), db_last_error(db));
-		ret = db_last_class(db) == DB_TRANSIENT ? EX_UNAVAILABLE : EX_DATAERR;
-	}
-	PQclear(res);
-	db_close(db);
-	return ret;
-}
-
-struct broker *
-cli_broker(struct cli *c, int confirm)
-{
-	char *cause = NULL;
-	struct broker *b;
-
-	b = broker_connect(c->cfg.amqp_url, "chorusctl", (int)c->cfg.heartbeat_s,
-	    (int)c->cfg.connect_timeout_s, &cause);
-	if (b != NULL && confirm && broker_confirm_mode(b, &cause) != 0) {
-		broker_close(b);
-		b = NULL;
-	}
-	if (b == NULL) {
-		cli_err("RabbitMQ unavailable: %s", cause);
-		free(cause);
-	}
-	return b;
-}
-
-/* Wait for the confirms of the window [first, first+k); code or 0. */
-static int
-settle_window(struct broker *b, uint64_t first, char (*ids)[ENVELOPE_UUID_LEN + 1], size_t k)
-{
-	const char **idp = xcalloc(k, sizeof(*idp));
-	enum confirm *st = xcalloc(k, sizeof(*st));
-	char *cause = NULL;
-	int ret = 0;
-
-	for (size_t i = 0; i < k; i++)
-		idp[i] = ids[i];
-	if (broker_wait_confirms(b, first, k, idp, st, 30000, &cause) != 0) {
-		cli_err("publish not confirmed: %s", cause);
-		free(cause);
-		ret = EX_PROTOCOL;
-		goto out;
-	}
-	for (size_t i = 0; i < k; i++) {
-		if (st[i] == CONFIRM_RETURNED) {
-			cli_err("event %s was unroutable: returned by the broker", ids[i]);
-			ret = EX_PROTOCOL;
-			break;
-		}
-		if (st[i] == CONFIRM_NACK) {
-			cli_err("event %s was refused (nack) by the broker", ids[i]);
-			ret = EX_PROTOCOL;
-			break;
-		}
-	}
-out:
-	free(idp);
-	free(st);
-	return ret;
-}
-
-/* Sleep s seconds (fractions too). */
-static void
-sleep_s(double s)
-{
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
-}
-
-int
-cli_publish(struct broker *b, size_t n, cli_event_fn make, void *arg, size_t window,
-    double rate, const char *app_id, double *sent_at, size_t *published)
-{
-	char (*ids)[ENVELOPE_UUID_LEN + 1] = xcalloc(window, sizeof(*ids));
-	struct event *ev = xcalloc(1, sizeof(*ev));
-	double start = clock_s();
-	uint64_t first = 0;
-	size_t k = 0, done = 0;
-	int ret = 0;
-
-	for (size_t i = 0; i < n && ret == 0; i++) {
-		struct broker_header h = { "traceparent", NULL };
-		struct broker_msg m;
-		char *body, *cause = NULL;
-		uint64_t tag;
-
-		if (rate > 0) {
-			double due = start + (double)i / rate;
-
-			/* a long pause: settle what is in flight first */
-			if (due - clock_s() > 0.5 && k > 0) {
-				if ((ret = settle_window(b, first, ids, k)) != 0)
-					break;
-				done += k;
-				k = 0;
-			}
-			/* and keep the connection served while waiting (heartbeats) */
-			while (due - clock_s() > 0) {
-				double left = due - clock_s();
-
-				sleep_s(left > 1.0 ? 1.0 : left);
-				if (k == 0 && broker_poll(b, &cause) != 0) {
-					cli_err("%s", cause);
-					free(cause);
-					ret = EX_UNAVAILABLE;
-					goto out;
-				}
-			}
-		}
-		if ((ret = make(arg, i, ev)) != 0)
-			break;
-		body = envelope_render(ev);
-		h.value = ev->traceparent;
-		memset(&m, 0, sizeof(m));
-		m.exchange = event_type_exchange(ev->type);
-		m.routing_key = event_type_routing_key(ev->type);
-		m.body = body;
-		m.len = strlen(body);
-		m.content_type = "application/cloudevents+json";
-		m.message_id = ev->id;
-		m.type = event_type_name(ev->type);
-		m.correlation_id = ev->subject;
-		m.app_id = app_id;
-		m.timestamp = (int64_t)time(NULL);
-		m.headers = &h;
-		m.nheaders = ev->traceparent[0] ? 1 : 0;
-		m.mandatory = 1;
-		if (sent_at != NULL)
-			sent_at[i] = clock_s();
-		if (broker_publish(b, &m, &tag, &cause) != 0) {
-			cli_err("%s", cause);
-			free(cause);
-			free(body);
-			ret = EX_UNAVAILABLE;
-			break;
-		}
-		free(body);
-		if (k == 0)
-			first = tag;
-		strlcpy_(ids[k++], ev->id, sizeof(ids[0]));
-		if (k == window || i + 1 == n) {
-			if ((ret = settle_window(b, first, ids, k)) != 0)
-				break;
-			done += k;
-			k = 0;
-		}
-	}
-out:
-	if (published != NULL)
-		*published = done;
-	free(ev);
-	free(ids);
-	return ret;
-}
-
-void
-cli_print_json(struct json_object *o)
-{
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-	    JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-}
-
-long long
-cli_number(const char *s)
-{
-	char *end;
-	long long v;
-
-	if (s == NULL || *s == '\0' || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	return v;
-}
-
-char *
-cli_read_arg(const char *arg, size_t *len)
-{
-	FILE *f = NULL;
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-
-	if (strcmp(arg, "-") == 0)
-		f = stdin;
-	else if (arg[0] == '@' && (f = fopen(arg + 1, "r")) == NULL) {
-		cli_err("%s: %s", arg + 1, strerror(errno));
-		return NULL;
-	}
-	if (f == NULL) {
-		*len = strlen(arg);
-		return xstrdup(arg);
-	}
-	for (;;) {
-		size_t r;
-
-		if (cap - n < 4096) {
-			cap = cap ? cap * 2 : 65536;
-			buf = xrealloc(buf, cap);
-		}
-		r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	buf[n] = '\0';
-	if (f != stdin)
-		fclose(f);
-	*len = n;
-	return buf;
 }
 
 int
@@ -366,17 +102,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	ret = EX_CONFIG;
-	if (conf_load_file(&c.cfg, path ? path : conf_default_path(), path != NULL, &cause) != 0 ||
-	    conf_load_credentials(&c.cfg, &cause) != 0 ||
-	    conf_load_env(&c.cfg, &cause) != 0) {
+	if (conf_load(&c.cfg, path, sets, nsets, &cause) != 0) {
 		cli_err("config: %s", cause);
 		goto out;
 	}
-	for (size_t i = 0; i < nsets; i++)
-		if (conf_set_arg(&c.cfg, sets[i], &cause) != 0) {
-			cli_err("config: %s", cause);
-			goto out;
-		}
 	/* failures reach the user as one cli_err line each; library warnings would repeat them */
 	log_init("chorusctl", LOG_LEVEL_ERROR);
 	for (size_t i = 0; i < NCOMMANDS; i++) {

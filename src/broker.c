@@ -27,6 +27,23 @@ struct broker {
 	int open;		/* login done: close with connection.close */
 	int confirm;
 	uint64_t next_tag;	/* number the next publish gets in confirm mode */
+	struct broker_batch *batch;	/* the batch confirms and returns settle, or NULL */
+};
+
+/*
+ * A batch's messages in the order added. Their confirm tags rise with the
+ * index, so a multiple ack settles a prefix of what is still pending and a
+ * single one is found by binary search.
+ */
+struct broker_batch {
+	struct broker *b;	/* NULL once b is closed */
+	int attached;		/* b->batch == this */
+	size_t n, cap;
+	size_t lo;		/* every message before lo is settled */
+	size_t pending, failed;
+	uint64_t *tag;
+	enum confirm *st;
+	char **id;
 };
 
 static char *
@@ -140,11 +157,29 @@ fail:
 	return NULL;
 }
 
+int
+broker_url_port(const char *url)
+{
+	struct amqp_connection_info ci;
+	char *copy = xstrdup(url);
+	int port = -1;
+
+	amqp_default_connection_info(&ci);
+	if (amqp_parse_url(copy, &ci) == AMQP_STATUS_OK)
+		port = ci.port;
+	free(copy);
+	return port;
+}
+
 void
 broker_close(struct broker *b)
 {
 	if (b == NULL)
 		return;
+	if (b->batch != NULL) {
+		b->batch->attached = 0;
+		b->batch->b = NULL;
+	}
 	if (b->open) {
 		amqp_channel_close(b->conn, CHANNEL, AMQP_REPLY_SUCCESS);
 		amqp_connection_close(b->conn, AMQP_REPLY_SUCCESS);
@@ -208,7 +243,11 @@ broker_declare_queue(struct broker *b, const char *name, const struct broker_que
 		table_str(&e[args.num_entries++], "x-dead-letter-strategy", "at-least-once");
 		table_str(&e[args.num_entries++], "x-overflow", "reject-publish");
 	}
-	amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
+	if (a->expires_ms > 0)
+		table_long(&e[args.num_entries++], "x-expires", a->expires_ms);
+	/* passive 0, durable unless transient, exclusive 0, auto-delete when transient */
+	amqp_queue_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), 0, !a->transient, 0,
+	    a->transient ? 1 : 0, args);
 	snprintf(what, sizeof(what), "declare queue %s", name);
 	return rpc_ok(b, what, cause);
 }
@@ -501,8 +540,9 @@ broker_confirm_mode(struct broker *b, char **cause)
 	return 0;
 }
 
-int
-broker_publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, char **cause)
+/* Send m; in confirm mode *tag gets its sequence number (0 otherwise). */
+static int
+publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, char **cause)
 {
 	amqp_basic_properties_t p;
 	amqp_table_entry_t h[MAX_TABLE];
@@ -550,34 +590,155 @@ broker_publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, char
 	return 0;
 }
 
-static void
-settle(uint64_t first, size_t n, enum confirm *status, uint64_t tag, int multiple,
-    enum confirm outcome)
+struct broker_batch *
+broker_batch_new(struct broker *b)
 {
-	uint64_t lo = multiple ? first : tag;
+	struct broker_batch *bb = xcalloc(1, sizeof(*bb));
 
-	for (uint64_t t = lo; t <= tag; t++) {
-		if (t < first || t >= first + n)
-			continue;
-		if (status[t - first] == CONFIRM_PENDING)
-			status[t - first] = outcome;
+	bb->b = b;
+	return bb;
+}
+
+/* Make bb the batch b's confirms settle; -1 when another one still waits for some. */
+static int
+attach(struct broker_batch *bb, char **cause)
+{
+	struct broker *b = bb->b;
+
+	if (b == NULL) {
+		*cause = xasprintf("publish: the connection of this batch is closed");
+		return -1;
 	}
+	if (b->batch == bb)
+		return 0;
+	if (b->batch != NULL && b->batch->pending > 0) {
+		*cause = xasprintf("publish: another batch still waits for confirms on this connection");
+		return -1;
+	}
+	if (b->batch != NULL)
+		b->batch->attached = 0;
+	b->batch = bb;
+	bb->attached = 1;
+	return 0;
 }
 
-static int
-all_settled(size_t n, const enum confirm *status)
+static void
+detach(struct broker_batch *bb)
 {
-	for (size_t i = 0; i < n; i++)
-		if (status[i] == CONFIRM_PENDING)
-			return 0;
-	return 1;
+	if (bb->attached && bb->b != NULL)
+		bb->b->batch = NULL;
+	bb->attached = 0;
 }
 
-/* A basic.return: mark the slot whose message_id matches as returned. */
-static int
-read_return(struct broker *b, amqp_channel_t ch, const amqp_basic_return_t *ret, size_t n,
-    const char *const *ids, enum confirm *status, char **cause)
+/* Room for one more message. */
+static void
+grow(struct broker_batch *bb)
 {
+	if (bb->n < bb->cap)
+		return;
+	bb->cap = bb->cap ? bb->cap * 2 : 64;
+	bb->tag = xrealloc(bb->tag, bb->cap * sizeof(*bb->tag));
+	bb->st = xrealloc(bb->st, bb->cap * sizeof(*bb->st));
+	bb->id = xrealloc(bb->id, bb->cap * sizeof(*bb->id));
+}
+
+/* Record a message published with confirm number tag. */
+static void
+record(struct broker_batch *bb, uint64_t tag, const char *id)
+{
+	grow(bb);
+	bb->tag[bb->n] = tag;
+	bb->st[bb->n] = CONFIRM_PENDING;
+	bb->id[bb->n] = xstrdup(id != NULL ? id : "");
+	bb->n++;
+	bb->pending++;
+}
+
+void
+broker_batch_clear(struct broker_batch *bb)
+{
+	if (bb == NULL)
+		return;
+	for (size_t i = 0; i < bb->n; i++)
+		free(bb->id[i]);
+	bb->n = bb->lo = bb->pending = bb->failed = 0;
+	detach(bb);
+}
+
+void
+broker_batch_free(struct broker_batch *bb)
+{
+	if (bb == NULL)
+		return;
+	broker_batch_clear(bb);
+	free(bb->tag);
+	free(bb->st);
+	free(bb->id);
+	free(bb);
+}
+
+int
+broker_batch_add(struct broker_batch *bb, const struct broker_msg *m, char **cause)
+{
+	uint64_t tag;
+
+	if (bb->b != NULL && !bb->b->confirm) {
+		*cause = xasprintf("publish to %s: the channel is not in confirm mode", m->exchange);
+		return -1;
+	}
+	if (attach(bb, cause) != 0 || publish(bb->b, m, &tag, cause) != 0)
+		return -1;
+	record(bb, tag, m->message_id);
+	return 0;
+}
+
+/* Message i is settled with outcome (a pending one only: a return comes before its ack). */
+static void
+settle_one(struct broker_batch *bb, size_t i, enum confirm outcome)
+{
+	if (bb->st[i] != CONFIRM_PENDING)
+		return;
+	bb->st[i] = outcome;
+	bb->pending--;
+	if (outcome != CONFIRM_ACK)
+		bb->failed++;
+}
+
+/* A basic.ack or basic.nack for tag (and all below it when multiple). */
+static void
+settle_tags(struct broker_batch *bb, uint64_t tag, int multiple, enum confirm outcome)
+{
+	if (multiple) {
+		for (size_t i = bb->lo; i < bb->n && bb->tag[i] <= tag; i++)
+			settle_one(bb, i, outcome);
+	} else {
+		size_t lo = bb->lo, hi = bb->n;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (bb->tag[mid] < tag)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < bb->n && bb->tag[lo] == tag)
+			settle_one(bb, lo, outcome);
+	}
+	while (bb->lo < bb->n && bb->st[bb->lo] != CONFIRM_PENDING)
+		bb->lo++;
+}
+
+/*
+ * A basic.return: its message is read and logged, and the pending message
+ * of the open batch with its message_id ends CONFIRM_RETURNED. -1 when the
+ * batch waits for confirms and none matches: which publish came back is
+ * unknown, so none of them can count as delivered.
+ */
+static int
+read_return(struct broker *b, amqp_channel_t ch, const amqp_basic_return_t *ret, char **cause)
+{
+	struct broker_batch *bb = b->batch;
 	amqp_message_t msg;
 	amqp_rpc_reply_t r = amqp_read_message(b->conn, ch, &msg, 0);
 	int matched = 0;
@@ -593,37 +754,76 @@ read_return(struct broker *b, amqp_channel_t ch, const amqp_basic_return_t *ret,
 	    "routing_key=%.*s reply=\"%u %.*s\"", id, (int)ret->exchange.len,
 	    (char *)ret->exchange.bytes, (int)ret->routing_key.len, (char *)ret->routing_key.bytes,
 	    ret->reply_code, (int)ret->reply_text.len, (char *)ret->reply_text.bytes);
-	for (size_t i = 0; ids != NULL && i < n; i++)
-		if (ids[i] != NULL && strcmp(ids[i], id) == 0 && status[i] == CONFIRM_PENDING) {
-			/* a return comes before its own ack: only a pending slot can be it */
-			status[i] = CONFIRM_RETURNED;
+	for (size_t i = bb != NULL ? bb->lo : 0; bb != NULL && i < bb->n; i++)
+		if (bb->st[i] == CONFIRM_PENDING && strcmp(bb->id[i], id) == 0) {
+			settle_one(bb, i, CONFIRM_RETURNED);
 			matched = 1;
 			break;
 		}
 	free(id);
 	amqp_destroy_message(&msg);
-	if (!matched && ids != NULL) {
-		/* which publish it was is unknown: none of the window can count as delivered */
+	if (!matched && bb != NULL && bb->pending > 0) {
 		*cause = xasprintf("a message without a matching message_id was returned as unroutable");
 		return -1;
 	}
 	return 0;
 }
 
-int
-broker_wait_confirms(struct broker *b, uint64_t first, size_t n, const char *const *ids,
-    enum confirm *status, int timeout_ms, char **cause)
+/*
+ * A frame read while publishing: confirms and returns settle the open
+ * batch; a closed channel or connection is a failure. 0, or -1 (*cause).
+ */
+static int
+publisher_frame(struct broker *b, const amqp_frame_t *f, char **cause)
 {
-	uint64_t deadline = clock_ms() + (uint64_t)timeout_ms;
+	if (f->frame_type != AMQP_FRAME_METHOD)
+		return 0;
+	if (closed_by_broker(b, f, cause))
+		return -1;
+	switch (f->payload.method.id) {
+	case AMQP_BASIC_ACK_METHOD: {
+		const amqp_basic_ack_t *a = f->payload.method.decoded;
 
-	while (!all_settled(n, status)) {
+		if (b->batch != NULL)
+			settle_tags(b->batch, a->delivery_tag, a->multiple, CONFIRM_ACK);
+		return 0;
+	}
+	case AMQP_BASIC_NACK_METHOD: {
+		const amqp_basic_nack_t *a = f->payload.method.decoded;
+
+		if (b->batch != NULL)
+			settle_tags(b->batch, a->delivery_tag, a->multiple, CONFIRM_NACK);
+		return 0;
+	}
+	case AMQP_BASIC_RETURN_METHOD:
+		return read_return(b, f->channel, f->payload.method.decoded, cause);
+	default:
+		return 0;
+	}
+}
+
+int
+broker_batch_wait(struct broker_batch *bb, int timeout_ms, char **cause)
+{
+	uint64_t deadline = clock_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	struct broker *b = bb->b;
+
+	if (bb->pending == 0)
+		return 0;
+	if (b == NULL || attach(bb, cause) != 0) {
+		if (b == NULL)
+			*cause = xasprintf("waiting for confirms: the connection is closed");
+		return -1;
+	}
+	while (bb->pending > 0) {
 		uint64_t now = clock_ms();
 		struct timeval tv;
 		amqp_frame_t f;
 		int st;
 
 		if (now >= deadline) {
-			*cause = xasprintf("no publisher confirm within %d ms", timeout_ms);
+			*cause = xasprintf("%zu of %zu publishes not confirmed within %d ms",
+			    bb->pending, bb->n, timeout_ms);
 			return -1;
 		}
 		tv.tv_sec = (time_t)((deadline - now) / 1000);
@@ -636,31 +836,88 @@ broker_wait_confirms(struct broker *b, uint64_t first, size_t n, const char *con
 			*cause = xasprintf("waiting for confirms: %s", amqp_error_string2(st));
 			return -1;
 		}
-		if (f.frame_type != AMQP_FRAME_METHOD)
-			continue;
-		if (closed_by_broker(b, &f, cause))
+		if (publisher_frame(b, &f, cause) != 0)
 			return -1;
-		switch (f.payload.method.id) {
-		case AMQP_BASIC_ACK_METHOD: {
-			amqp_basic_ack_t *a = f.payload.method.decoded;
-			settle(first, n, status, a->delivery_tag, a->multiple, CONFIRM_ACK);
-			break;
-		}
-		case AMQP_BASIC_NACK_METHOD: {
-			amqp_basic_nack_t *a = f.payload.method.decoded;
-			settle(first, n, status, a->delivery_tag, a->multiple, CONFIRM_NACK);
-			break;
-		}
-		case AMQP_BASIC_RETURN_METHOD:
-			if (read_return(b, f.channel, f.payload.method.decoded, n, ids, status,
-			    cause) != 0)
-				return -1;
-			break;
-		default:
-			break;
-		}
 	}
 	return 0;
+}
+
+size_t
+broker_batch_count(const struct broker_batch *bb)
+{
+	return bb->n;
+}
+
+size_t
+broker_batch_pending(const struct broker_batch *bb)
+{
+	return bb->pending;
+}
+
+size_t
+broker_batch_failed(const struct broker_batch *bb)
+{
+	return bb->failed;
+}
+
+enum confirm
+broker_batch_status(const struct broker_batch *bb, size_t i)
+{
+	return i < bb->n ? bb->st[i] : CONFIRM_PENDING;
+}
+
+const char *
+broker_batch_id(const struct broker_batch *bb, size_t i)
+{
+	return i < bb->n ? bb->id[i] : "";
+}
+
+void
+broker_event_msg(const struct broker_event *ev, struct broker_msg *m, struct broker_header *h)
+{
+	memset(m, 0, sizeof(*m));
+	m->exchange = ev->exchange;
+	m->routing_key = ev->routing_key;
+	m->body = ev->body;
+	m->len = ev->len;
+	m->content_type = BROKER_EVENT_CONTENT_TYPE;
+	m->message_id = ev->id;
+	m->type = ev->type;
+	m->correlation_id = ev->subject;
+	m->app_id = ev->app_id;
+	m->timestamp = ev->timestamp != 0 ? ev->timestamp : (int64_t)time(NULL);
+	if (ev->traceparent != NULL && ev->traceparent[0] != '\0') {
+		h->key = (char *)(uintptr_t)"traceparent";
+		h->value = (char *)(uintptr_t)ev->traceparent;
+		m->headers = h;
+		m->nheaders = 1;
+	}
+	m->mandatory = 1;
+}
+
+int
+broker_batch_add_event(struct broker_batch *bb, const struct broker_event *ev, char **cause)
+{
+	struct broker_header h;
+	struct broker_msg m;
+
+	broker_event_msg(ev, &m, &h);
+	return broker_batch_add(bb, &m, cause);
+}
+
+void
+broker_msg_of_delivery(struct broker_msg *m, const struct delivery *d)
+{
+	memset(m, 0, sizeof(*m));
+	m->body = d->body;
+	m->len = d->len;
+	m->content_type = d->content_type;
+	m->message_id = d->message_id;
+	m->type = d->type;
+	m->correlation_id = d->correlation_id;
+	m->app_id = d->app_id;
+	m->timestamp = d->timestamp;
+	m->mandatory = 1;
 }
 
 int
@@ -683,9 +940,7 @@ broker_heartbeat(struct broker *b, char **cause)
 int
 broker_poll(struct broker *b, char **cause)
 {
-	enum confirm none = CONFIRM_ACK;
-
-	/* nothing is pending: this only serves heartbeats and reads a close */
+	/* this only serves heartbeats, reads a close, and records what confirms came */
 	for (;;) {
 		struct timeval tv = { 0, 0 };
 		amqp_frame_t f;
@@ -699,11 +954,7 @@ broker_poll(struct broker *b, char **cause)
 			*cause = xasprintf("RabbitMQ connection: %s", amqp_error_string2(st));
 			return -1;
 		}
-		if (f.frame_type == AMQP_FRAME_METHOD && closed_by_broker(b, &f, cause))
-			return -1;
-		if (f.frame_type == AMQP_FRAME_METHOD &&
-		    f.payload.method.id == AMQP_BASIC_RETURN_METHOD &&
-		    read_return(b, f.channel, f.payload.method.decoded, 0, NULL, &none, cause) != 0)
+		if (publisher_frame(b, &f, cause) != 0)
 			return -1;
 	}
 }

@@ -3,10 +3,14 @@
  *
  * rabbitmq-c has no thread of its own: heartbeats are answered only inside
  * its calls, so every loop using a broker calls broker_next(),
- * broker_wait_confirms() or broker_poll() well within the heartbeat
+ * broker_batch_wait() or broker_poll() well within the heartbeat
  * interval. A broker is never shared between threads. After any failure
  * (broker_* returning -1) the connection is to be closed and made anew: the
  * caller reconnects, nothing here retries by itself.
+ *
+ * Publishing with confirms goes through a struct broker_batch (below): add
+ * messages (each is published at once, pipelined), then one bounded wait
+ * for all their confirms, with an outcome per message.
  */
 #ifndef CHORUS_BROKER_H
 #define CHORUS_BROKER_H
@@ -16,7 +20,10 @@
 
 struct broker;
 
-/* Most headers broker_publish sends (more is an error, never a silent cut). */
+/* The content type of every Chorus event (CloudEvents, structured mode). */
+#define BROKER_EVENT_CONTENT_TYPE "application/cloudevents+json"
+
+/* Most headers a message may carry (more is an error, never a silent cut). */
 #define BROKER_MAX_HEADERS 32
 
 /* Headers a message may carry, as strings (other kinds are rendered as text). */
@@ -43,7 +50,7 @@ struct delivery {
 	size_t nheaders;
 };
 
-/* What broker_publish sends; NULL fields are left out. */
+/* What broker_batch_add sends; NULL fields are left out. */
 struct broker_msg {
 	const char *exchange;
 	const char *routing_key;
@@ -69,6 +76,8 @@ struct broker_queue_args {
 	long delivery_limit;		/* 0: none */
 	long message_ttl_ms;		/* 0: none */
 	int at_least_once;		/* x-dead-letter-strategy + x-overflow reject-publish */
+	int transient;			/* a private queue: classic, not durable, auto-delete */
+	long expires_ms;		/* 0: none; x-expires: deleted once unused this long */
 };
 
 enum confirm { CONFIRM_PENDING = 0, CONFIRM_ACK, CONFIRM_NACK, CONFIRM_RETURNED };
@@ -80,6 +89,8 @@ enum confirm { CONFIRM_PENDING = 0, CONFIRM_ACK, CONFIRM_NACK, CONFIRM_RETURNED 
  */
 struct broker *broker_connect(const char *url, const char *name, int heartbeat_s,
     int timeout_s, char **cause);
+/* The TCP port url names (5672 when none), or -1 when it does not parse. */
+int broker_url_port(const char *url);
 /* Close gracefully when possible, and free. NULL is fine. */
 void broker_close(struct broker *b);
 
@@ -111,23 +122,107 @@ int broker_nack(struct broker *b, uint64_t tag, int multiple, int requeue, char 
 
 /* Put the channel in confirm mode; publishes are then numbered 1, 2, ... */
 int broker_confirm_mode(struct broker *b, char **cause);
-/* Publish; *tag gets the confirm sequence number (0 when not in confirm mode). */
-int broker_publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, char **cause);
+
 /*
- * Wait until the n publishes numbered first .. first+n-1 are all confirmed
- * or timeout_ms passes. status[i] becomes the outcome of number first+i;
- * a message returned as unroutable (mandatory) is matched to its slot by
- * message_id (ids[i]) and ends CONFIRM_RETURNED. 0 when all are settled,
- * -1 on timeout or connection failure (*cause).
+ * Publishing with confirms: a batch (a publish window) on a broker in
+ * confirm mode.
+ *
+ *	bb = broker_batch_new(b);
+ *	broker_batch_add(bb, &msg, &cause) ...	published at once, pipelined
+ *	broker_batch_wait(bb, timeout_ms, &cause)	one wait for all confirms
+ *	broker_batch_status(bb, i)		ACK, NACK or RETURNED, per message
+ *	broker_batch_clear(bb)			empty it for the next window
+ *	broker_batch_free(bb)
+ *
+ * A message published with mandatory that no queue takes comes back
+ * (basic.return, before its ack) and ends CONFIRM_RETURNED; returns are
+ * matched to the batch's pending messages by message_id (a message without
+ * one matches a return without one).
+ *
+ * Ownership: the batch keeps a copy of each message's id; the broker_msg
+ * given to broker_batch_add and everything it points to may go as soon as
+ * the call returns. The batch borrows b: free it before closing b. One
+ * batch at a time holds messages on a broker; while it does, publish on b
+ * only through it (broker_poll and broker_heartbeat are fine: a confirm
+ * broker_poll reads is recorded in the batch). After a -1 from add or wait,
+ * the connection is to be closed, as after any failure.
  */
-int broker_wait_confirms(struct broker *b, uint64_t first, size_t n,
-    const char *const *ids, enum confirm *status, int timeout_ms, char **cause);
+struct broker_batch;
+
+/* A new, empty batch for publishing on b. */
+struct broker_batch *broker_batch_new(struct broker *b);
+/* Release it (NULL is fine); messages still unconfirmed are forgotten. */
+void broker_batch_free(struct broker_batch *bb);
+/* Forget every message (settled or not): the batch is empty again. */
+void broker_batch_clear(struct broker_batch *bb);
+/*
+ * Publish m as the batch's next message (number broker_batch_count() - 1
+ * once added). 0, or -1 with *cause: not in confirm mode, another batch
+ * holds messages on this broker, or the publish failed.
+ */
+int broker_batch_add(struct broker_batch *bb, const struct broker_msg *m, char **cause)
+    __attribute__((warn_unused_result));
+/*
+ * Wait until every message of the batch is settled (acked, nacked or
+ * returned), at most timeout_ms. 0 when all are settled; -1 with *cause on
+ * timeout (the unsettled ones stay CONFIRM_PENDING) or a connection failure.
+ */
+int broker_batch_wait(struct broker_batch *bb, int timeout_ms, char **cause)
+    __attribute__((warn_unused_result));
+/* Messages in the batch. */
+size_t broker_batch_count(const struct broker_batch *bb);
+/* Messages not (yet) settled. */
+size_t broker_batch_pending(const struct broker_batch *bb);
+/* Messages settled otherwise than CONFIRM_ACK (nacked or returned). */
+size_t broker_batch_failed(const struct broker_batch *bb);
+/* Outcome of message i (0-based, in the order added). */
+enum confirm broker_batch_status(const struct broker_batch *bb, size_t i);
+/* The message_id message i was published with ("" when none); valid until clear/free. */
+const char *broker_batch_id(const struct broker_batch *bb, size_t i);
+
+/* A Chorus event as it goes on the wire (contract section 3); NULL: left out. */
+struct broker_event {
+	const char *exchange;
+	const char *routing_key;
+	const char *body;		/* the CloudEvents JSON */
+	size_t len;
+	const char *id;			/* message_id: the event id */
+	const char *type;		/* type: the event type */
+	const char *subject;		/* correlation_id: the order id */
+	const char *app_id;		/* who publishes: chorus-<service>, chorusctl */
+	int64_t timestamp;		/* seconds since the epoch; 0: now */
+	const char *traceparent;	/* the header traceparent; NULL or "": none */
+};
+
+/*
+ * The message of a Chorus event, the same from every publisher: content_type
+ * application/cloudevents+json, persistent, message_id, type,
+ * correlation_id, timestamp, app_id, header traceparent, mandatory. *m
+ * points into ev and into *h (storage for the header): keep both while m
+ * is used.
+ */
+void broker_event_msg(const struct broker_event *ev, struct broker_msg *m,
+    struct broker_header *h);
+/* broker_batch_add of the event's message (broker_event_msg). */
+int broker_batch_add_event(struct broker_batch *bb, const struct broker_event *ev, char **cause)
+    __attribute__((warn_unused_result));
+/*
+ * A message that sends d again as it came: its body and properties
+ * (content_type, message_id, type, correlation_id, app_id, timestamp),
+ * persistent, mandatory; the exchange, routing key and headers are left for
+ * the caller to set (forwarding, dead-letter replay). *m points into d.
+ */
+void broker_msg_of_delivery(struct broker_msg *m, const struct delivery *d);
+
 /*
  * Send a heartbeat frame now: keeps a consuming connection alive while its
  * deliveries are deliberately not read (a pause). 0, or -1 (*cause).
  */
 int broker_heartbeat(struct broker *b, char **cause);
-/* Serve heartbeats and notice a dead connection without waiting: 0, or -1 (*cause). */
+/*
+ * Serve heartbeats and notice a dead connection without waiting; confirms
+ * and returns read meanwhile settle the open batch. 0, or -1 (*cause).
+ */
 int broker_poll(struct broker *b, char **cause);
 
 #endif

@@ -435,6 +435,19 @@ conf_load_credentials(struct conf *cfg, char **cause)
 	return 0;
 }
 
+int
+conf_load(struct conf *cfg, const char *path, const char *const *sets, size_t nsets,
+    char **cause)
+{
+	if (conf_load_file(cfg, path != NULL ? path : conf_default_path(), path != NULL,
+	    cause) != 0 || conf_load_credentials(cfg, cause) != 0 || conf_load_env(cfg, cause) != 0)
+		return -1;
+	for (size_t i = 0; i < nsets; i++)
+		if (conf_set_arg(cfg, sets[i], cause) != 0)
+			return -1;
+	return 0;
+}
+
 size_t
 conf_key_count(void)
 {

@@ -48,9 +48,23 @@ void conf_retry_policy(const struct conf *cfg, struct retry_policy *p);
 
 /* Fill cfg with the built-in defaults. */
 void conf_defaults(struct conf *cfg);
+/*
+ * Load every source of the configuration over what cfg holds (the
+ * defaults), in increasing precedence: the config file path (NULL: the
+ * default path, which may be missing; a path given must exist), systemd
+ * credentials, the environment, then the "key=value" settings sets[0 ..
+ * nsets) (-o flags). The one way the workers and chorusctl read their
+ * configuration. 0, or -1 with *cause (caller frees) naming the key and
+ * where the value came from; cfg is the caller's to conf_free either way.
+ */
+int conf_load(struct conf *cfg, const char *path, const char *const *sets, size_t nsets,
+    char **cause) __attribute__((warn_unused_result));
 /* Release what cfg owns. */
 void conf_free(struct conf *cfg);
 /*
+ * The steps of conf_load, one source each (programs call conf_load; these
+ * are public for the unit tests and for setting a single key).
+ *
  * Read a config file: "key = value" lines, '#' comments, "[section]" lines
  * prefixing the keys that follow with "section.". A missing file is an error
  * only when required. Returns 0, or -1 with *cause (caller frees).

@@ -34,6 +34,7 @@ struct consumer {
 	struct db *db;
 	struct broker *in;	/* consuming connection */
 	struct broker *out;	/* publishing connection: retries, dead letters (confirms) */
+	struct broker_batch *out_batch;
 	struct slot *slots;	/* batch_size of them */
 	struct batch_tx tx;
 	struct retry_policy policy;
@@ -49,6 +50,8 @@ static void
 disconnect(struct consumer *c)
 {
 	metrics_connected(0, -1);
+	broker_batch_free(c->out_batch);
+	c->out_batch = NULL;
 	broker_close(c->in);
 	broker_close(c->out);
 	db_close(c->db);
@@ -80,6 +83,7 @@ connect_all(struct consumer *c, char **cause)
 	    (int)cfg->connect_timeout_s, cause);
 	if (c->out == NULL || broker_confirm_mode(c->out, cause) != 0)
 		return -1;
+	c->out_batch = broker_batch_new(c->out);
 	if (broker_consume(c->in, topology_queue(svc), (int)cfg->prefetch, cause) != 0)
 		return -1;
 	metrics_connected(1, -1);
@@ -197,7 +201,7 @@ settle(struct consumer *c, size_t n)
 {
 	char *cause = NULL;
 
-	if (forward_slots(c->out, c->ops->svc, &c->policy, c->slots, n, &cause) != 0 ||
+	if (forward_slots(c->out_batch, c->ops->svc, &c->policy, c->slots, n, &cause) != 0 ||
 	    broker_ack(c->in, c->slots[n - 1].d.tag, 1, &cause) != 0) {
 		log_warn("msg=\"RabbitMQ failure while settling a batch; it will be redelivered\" "
 		    "error=\"%s\"", cause ? cause : "?");

@@ -429,3 +429,18 @@ db_batch_run(struct db *db, struct db_batch *b)
 		db->class = DB_OK;
 	return failed ? -1 : 0;
 }
+
+int
+db_url_port(const char *url)
+{
+	PQconninfoOption *opts = PQconninfoParse(url, NULL);
+	int port = 5432;
+
+	if (opts == NULL)
+		return -1;
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "port") == 0 && o->val != NULL && o->val[0] != '\0')
+			port = atoi(o->val);
+	PQconninfoFree(opts);
+	return port;
+}

@@ -23,6 +23,8 @@ enum db_error { DB_OK = 0, DB_TRANSIENT, DB_PERMANENT };
 struct db *db_connect(const char *url, const char *application_name, int timeout_s,
     long statement_timeout_ms, char **cause);
 void db_close(struct db *db);
+/* The TCP port url names (5432 when none), or -1 when it does not parse. */
+int db_url_port(const char *url);
 PGconn *db_pg(struct db *db);
 /* true when the connection is still usable. */
 int db_ok(struct db *db);

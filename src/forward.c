@@ -8,35 +8,13 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "deadletter.h"
 #include "forward.h"
 #include "log.h"
 #include "topology.h"
 #include "xmalloc.h"
 
 #define FORWARD_CONFIRM_TIMEOUT_MS 30000
-
-/* Headers a forwarded copy sets anew: the message's own values of these are dropped. */
-static const char *const reset_headers[] = { "x-chorus-reason", "x-chorus-attempt",
-	"x-chorus-last-error", "x-chorus-dead-at", "x-chorus-service", "x-death",
-	"x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
-	"x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", NULL };
-
-/* Headers of d that a forwarded copy keeps, appended to h (at most max). */
-static size_t
-kept_headers(const struct delivery *d, struct broker_header *h, size_t max)
-{
-	size_t n = 0;
-
-	for (size_t j = 0; j < d->nheaders && n < max; j++) {
-		int drop = 0;
-
-		for (size_t k = 0; reset_headers[k] != NULL; k++)
-			drop |= strcmp(d->headers[j].key, reset_headers[k]) == 0;
-		if (!drop)
-			h[n++] = d->headers[j];
-	}
-	return n;
-}
 
 /* The trace id of d's traceparent header, or "-" (for log lines). */
 static const char *
@@ -66,29 +44,27 @@ build(const struct slot *s, enum service_id svc, const struct retry_policy *p, s
 	const char *name = service_name(svc);
 	size_t nh = 0;
 
-	*m = (struct broker_msg){
-		.body = d->body, .len = d->len, .content_type = d->content_type,
-		.message_id = d->message_id, .type = d->type,
-		.correlation_id = d->correlation_id, .app_id = d->app_id,
-		.timestamp = d->timestamp, .headers = c->h, .mandatory = 1,
-		.exchange = TOPOLOGY_DEAD_EXCHANGE, .routing_key = name,
-	};
+	broker_msg_of_delivery(m, d);
+	m->headers = c->h;
+	m->exchange = TOPOLOGY_DEAD_EXCHANGE;
+	m->routing_key = name;
 	envelope_now(c->now);
-	if (delivery_header(d, "x-original-routing-key") == NULL) {
-		c->h[nh++] = (struct broker_header){ "x-original-exchange", d->exchange };
-		c->h[nh++] = (struct broker_header){ "x-original-routing-key", d->routing_key };
+	/* the Chorus headers first, the message's own after them */
+	if (delivery_header(d, DEADLETTER_ORIGINAL_ROUTING_KEY) == NULL) {
+		c->h[nh++] = (struct broker_header){ DEADLETTER_ORIGINAL_EXCHANGE, d->exchange };
+		c->h[nh++] = (struct broker_header){ DEADLETTER_ORIGINAL_ROUTING_KEY, d->routing_key };
 	}
-	c->h[nh++] = (struct broker_header){ "x-chorus-service", (char *)name };
+	c->h[nh++] = (struct broker_header){ DEADLETTER_SERVICE, (char *)name };
 	if (s->out == OUT_POISON) {
-		c->h[nh++] = (struct broker_header){ "x-chorus-reason", (char *)s->why };
-		c->h[nh++] = (struct broker_header){ "x-chorus-dead-at", c->now };
+		c->h[nh++] = (struct broker_header){ DEADLETTER_REASON, (char *)s->why };
+		c->h[nh++] = (struct broker_header){ DEADLETTER_DEAD_AT, c->now };
 	} else {
 		snprintf(c->attempt, sizeof(c->attempt), "%u", s->attempt);
-		c->h[nh++] = (struct broker_header){ "x-chorus-attempt", c->attempt };
-		c->h[nh++] = (struct broker_header){ "x-chorus-last-error", (char *)s->why };
-		if (delivery_header(d, "x-chorus-first-error") == NULL) {
-			c->h[nh++] = (struct broker_header){ "x-chorus-first-error", (char *)s->why };
-			c->h[nh++] = (struct broker_header){ "x-chorus-first-failed-at", c->now };
+		c->h[nh++] = (struct broker_header){ DEADLETTER_ATTEMPT, c->attempt };
+		c->h[nh++] = (struct broker_header){ DEADLETTER_LAST_ERROR, (char *)s->why };
+		if (delivery_header(d, DEADLETTER_FIRST_ERROR) == NULL) {
+			c->h[nh++] = (struct broker_header){ DEADLETTER_FIRST_ERROR, (char *)s->why };
+			c->h[nh++] = (struct broker_header){ DEADLETTER_FIRST_FAILED_AT, c->now };
 		}
 	}
 	if (s->out == OUT_RETRY) {
@@ -100,10 +76,10 @@ build(const struct slot *s, enum service_id svc, const struct retry_policy *p, s
 		m->expiration = c->expiration;
 	} else if (s->out == OUT_EXHAUSTED) {
 		snprintf(c->reason, sizeof(c->reason), "retries_exhausted: %s", s->why);
-		c->h[nh++] = (struct broker_header){ "x-chorus-reason", c->reason };
-		c->h[nh++] = (struct broker_header){ "x-chorus-dead-at", c->now };
+		c->h[nh++] = (struct broker_header){ DEADLETTER_REASON, c->reason };
+		c->h[nh++] = (struct broker_header){ DEADLETTER_DEAD_AT, c->now };
 	}
-	nh += kept_headers(d, c->h + nh, BROKER_MAX_HEADERS - nh);
+	nh += deadletter_kept_headers(d, c->h + nh, BROKER_MAX_HEADERS - nh);
 	m->nheaders = nh;
 }
 
@@ -128,16 +104,14 @@ log_forward(const struct slot *s, enum service_id svc)
 }
 
 int
-forward_slots(struct broker *b, enum service_id svc, const struct retry_policy *p,
+forward_slots(struct broker_batch *bb, enum service_id svc, const struct retry_policy *p,
     struct slot *s, size_t n, char **cause)
 {
-	const char **ids = xcalloc(n + 1, sizeof(*ids));
-	enum confirm *st = xcalloc(n + 1, sizeof(*st));
 	struct copy *c = xmalloc(sizeof(*c));
-	uint64_t first = 0, tag;
-	size_t k = 0, retried = 0, last = 0;
+	size_t retried = 0, last = 0;
 	int ret = -1;
 
+	broker_batch_clear(bb);
 	for (size_t i = 0; i < n; i++) {
 		struct broker_msg m;
 
@@ -145,11 +119,8 @@ forward_slots(struct broker *b, enum service_id svc, const struct retry_policy *
 			continue;
 		build(&s[i], svc, p, c, &m);
 		log_forward(&s[i], svc);
-		if (broker_publish(b, &m, &tag, cause) != 0)
+		if (broker_batch_add(bb, &m, cause) != 0)
 			goto out;
-		if (k == 0)
-			first = tag;
-		ids[k++] = s[i].d.message_id;
 		if (s[i].out == OUT_RETRY) {
 			retried++;
 			last = i;
@@ -160,18 +131,17 @@ forward_slots(struct broker *b, enum service_id svc, const struct retry_policy *
 		log_warn("msg=\"transient failure: deliveries sent to a retry queue\" count=%zu "
 		    "queue=%s error=\"%s\"", retried, c->queue, s[last].why);
 	}
-	if (k > 0 && broker_wait_confirms(b, first, k, ids, st, FORWARD_CONFIRM_TIMEOUT_MS,
-	    cause) != 0)
+	if (broker_batch_count(bb) > 0 &&
+	    broker_batch_wait(bb, FORWARD_CONFIRM_TIMEOUT_MS, cause) != 0)
 		goto out;
-	for (size_t i = 0; i < k; i++)
-		if (st[i] != CONFIRM_ACK) {
-			*cause = xasprintf("forwarded message not confirmed by the broker");
-			goto out;
-		}
+	if (broker_batch_failed(bb) > 0) {
+		*cause = xasprintf("%zu forwarded message(s) not confirmed by the broker",
+		    broker_batch_failed(bb));
+		goto out;
+	}
 	ret = 0;
 out:
-	free(ids);
-	free(st);
+	broker_batch_clear(bb);
 	free(c);
 	return ret;
 }

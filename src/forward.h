@@ -18,10 +18,10 @@
 
 /*
  * Forward the slots of [s, s+n) marked OUT_POISON, OUT_RETRY or
- * OUT_EXHAUSTED on b (a confirm-mode connection) and wait for every
- * confirm. 0, or -1 (*cause): nothing may then be acked.
+ * OUT_EXHAUSTED through bb (on a confirm-mode connection), with one wait
+ * for every confirm. 0, or -1 (*cause): nothing may then be acked.
  */
-int forward_slots(struct broker *b, enum service_id svc, const struct retry_policy *p,
+int forward_slots(struct broker_batch *bb, enum service_id svc, const struct retry_policy *p,
     struct slot *s, size_t n, char **cause);
 
 #endif

@@ -55,9 +55,8 @@ struct round {
 	int n;
 	uint64_t xmin;		/* oldest transaction running when the rows were read */
 	enum row_fate *fate;
-	enum confirm *st;
-	const char **ids;	/* message ids of the published rows, in publish order */
-	int *row_of;		/* publish slot -> row */
+	struct broker_batch *bb;	/* the rows sent, in order */
+	int *row_of;		/* message of bb -> row */
 	size_t sent;
 };
 
@@ -125,42 +124,34 @@ decide(struct round *rd)
 
 /* Publish the rows to go, all before one wait for their confirms. 0, or -1 (*cause). */
 static int
-publish(struct relay *r, struct broker *b, struct round *rd, char **cause)
+publish(struct relay *r, struct round *rd, char **cause)
 {
 	char app[64];
-	uint64_t first = 0, tag;
 
 	snprintf(app, sizeof(app), "chorus-%s", service_name(r->svc));
 	for (int i = 0; i < rd->n; i++) {
-		struct broker_header h = { "traceparent", (char *)col(rd, i, C_TRACE) };
-		struct broker_msg m = {
+		struct broker_event ev = {
 			.exchange = topology_exchange(r->svc),
 			.routing_key = col(rd, i, C_KEY),
 			.body = col(rd, i, C_BODY),
 			.len = (size_t)PQgetlength(rd->res, i, C_BODY),
-			.content_type = "application/cloudevents+json",
-			.message_id = col(rd, i, C_ID),
+			.id = col(rd, i, C_ID),
 			.type = col(rd, i, C_TYPE),
-			.correlation_id = col(rd, i, C_AGG),
+			.subject = col(rd, i, C_AGG),
 			.app_id = app,
 			.timestamp = atoll(col(rd, i, C_TIME)),
-			.headers = &h,
-			.nheaders = *h.value ? 1 : 0,
-			.mandatory = 1,
+			.traceparent = col(rd, i, C_TRACE),
 		};
 
 		if (rd->fate[i] != ROW_PUBLISH)
 			continue;
-		if (broker_publish(b, &m, &tag, cause) != 0)
+		if (broker_batch_add_event(rd->bb, &ev, cause) != 0)
 			return -1;
-		if (rd->sent == 0)
-			first = tag;
-		rd->ids[rd->sent] = col(rd, i, C_ID);
 		rd->row_of[rd->sent++] = i;
 	}
 	if (rd->sent == 0)
 		return 0;
-	return broker_wait_confirms(b, first, rd->sent, rd->ids, rd->st, CONFIRM_TIMEOUT_MS, cause);
+	return broker_batch_wait(rd->bb, CONFIRM_TIMEOUT_MS, cause);
 }
 
 /*
@@ -206,7 +197,7 @@ record(struct db *db, const struct round *rd, uint64_t horizon)
 	for (size_t s = 0; s < rd->sent; s++) {
 		int i = rd->row_of[s];
 
-		if (rd->st[s] == CONFIRM_ACK) {
+		if (broker_batch_status(rd->bb, s) == CONFIRM_ACK) {
 			pgarray_add(&done, col(rd, i, C_CTID));
 			published++;
 		} else {
@@ -253,9 +244,8 @@ round_free(struct round *rd)
 {
 	PQclear(rd->res);
 	free(rd->fate);
-	free(rd->st);
-	free(rd->ids);
 	free(rd->row_of);
+	broker_batch_clear(rd->bb);
 	memset(rd, 0, sizeof(*rd));
 }
 
@@ -266,9 +256,9 @@ round_free(struct round *rd)
  * -1 when a connection failed (nothing is recorded: the rows go again).
  */
 static int
-relay_round(struct relay *r, struct db *db, struct broker *b, uint64_t *horizon)
+relay_round(struct relay *r, struct db *db, struct broker_batch *bb, uint64_t *horizon)
 {
-	struct round rd = { 0 };
+	struct round rd = { .bb = bb };
 	char *cause = NULL;
 	uint64_t h;
 	int n = -1, published;
@@ -278,11 +268,9 @@ relay_round(struct relay *r, struct db *db, struct broker *b, uint64_t *horizon)
 		goto out;
 	}
 	rd.fate = xcalloc((size_t)rd.n + 1, sizeof(*rd.fate));
-	rd.st = xcalloc((size_t)rd.n + 1, sizeof(*rd.st));
-	rd.ids = xcalloc((size_t)rd.n + 1, sizeof(*rd.ids));
 	rd.row_of = xcalloc((size_t)rd.n + 1, sizeof(*rd.row_of));
 	decide(&rd);
-	if (publish(r, b, &rd, &cause) != 0) {
+	if (publish(r, &rd, &cause) != 0) {
 		log_warn("msg=\"outbox relay publish failure, rows stay pending\" error=\"%s\"", cause);
 		free(cause);
 		goto out;
@@ -297,7 +285,7 @@ relay_round(struct relay *r, struct db *db, struct broker *b, uint64_t *horizon)
 	atomic_fetch_add(&r->published, (unsigned long)published);
 	n = (int)rd.sent;
 	for (size_t k = 0; k < rd.sent; k++)
-		if (rd.st[k] == CONFIRM_ACK)
+		if (broker_batch_status(bb, k) == CONFIRM_ACK)
 			metrics_published(event_type_from_name(col(&rd, rd.row_of[k], C_TYPE)), 1);
 	for (int i = 0; i < rd.n; i++)
 		n += rd.fate[i] == ROW_HOLD;
@@ -391,38 +379,44 @@ connect_both(struct relay *r, const char *name, struct db **db, struct broker **
 static int
 serve(struct relay *r, struct db *db, struct broker *b)
 {
+	struct broker_batch *bb = broker_batch_new(b);
 	uint64_t horizon = 0, next_measure = 0;
 	char *cause = NULL;
-	int lead = 0, n;
+	int lead = 0, n, done = -1;
 
-	for (;;) {
+	while (done < 0) {
 		if (atomic_load(&r->abort_now))
-			return 1;
-		if (!lead && (lead = take_lead(db, &horizon)) < 0)
-			return 0;
+			done = 1;
+		else if (!lead && (lead = take_lead(db, &horizon)) < 0)
+			done = 0;
+		if (done >= 0)
+			break;
 		if (clock_ms() >= next_measure) {
 			measure_backlog(db);
 			next_measure = clock_ms() + 1000;
 		}
 		if (!lead) {
 			if (atomic_load(&r->draining))
-				return 1;	/* the active relay publishes what this instance wrote */
-			relay_wait(r, STANDBY_RETRY_MS);
-		} else if ((n = relay_round(r, db, b, &horizon)) < 0) {
-			return 0;
+				done = 1;	/* the active relay publishes what this instance wrote */
+			else
+				relay_wait(r, STANDBY_RETRY_MS);
+		} else if ((n = relay_round(r, db, bb, &horizon)) < 0) {
+			done = 0;
 		} else if (n >= r->cfg->relay_batch) {
 			continue;	/* more may be waiting */
 		} else if (atomic_load(&r->draining) && n == 0) {
-			return 1;
+			done = 1;
 		} else if (n == 0) {
 			relay_wait(r, r->cfg->relay_poll_ms);
 		}
-		if (broker_poll(b, &cause) != 0) {
+		if (done < 0 && broker_poll(b, &cause) != 0) {
 			log_warn("msg=\"outbox relay lost RabbitMQ\" error=\"%s\"", cause);
 			free(cause);
-			return 0;
+			done = 0;
 		}
 	}
+	broker_batch_free(bb);
+	return done;
 }
 
 static void *

@@ -275,13 +275,8 @@ load_conf(int argc, char **argv, struct conf *cfg, int *check_only)
 		goto out;
 	}
 	ret = EX_CONFIG;
-	if (conf_load_file(cfg, path ? path : conf_default_path(), path != NULL, &cause) != 0 ||
-	    conf_load_credentials(cfg, &cause) != 0 ||
-	    conf_load_env(cfg, &cause) != 0)
+	if (conf_load(cfg, path, sets, nsets, &cause) != 0)
 		goto bad;
-	for (size_t i = 0; i < nsets; i++)
-		if (conf_set_arg(cfg, sets[i], &cause) != 0)
-			goto bad;
 	if (level != NULL && conf_set(cfg, "log_level", level, "option --log-level", &cause) != 0)
 		goto bad;
 	ret = 0;

@@ -102,6 +102,23 @@ for s in order inventory payment; do
 	rc_is "chorus-$s --help" 0 "$CHORUS_BUILDDIR/chorus-$s" --help
 done
 
+# --- bench: a small workload through the same broker code, amqp_url ending in "/" -------
+# the URL form "chorusctl config --keys" shows as the default (vhost "" read as "/")
+slash_url="${CHORUS_AMQP_URL%/%2F}/"
+run ctl -o "amqp_url=$slash_url" --json bench --orders 60 --mix 80/10/10 --seed 7 --timeout 60
+expect "bench --json with amqp_url ending in /: exit 0, parses as JSON" "$RC $(json_ok)" "0 json"
+expect "bench: every outcome as the workload wants, drained, every group measured" "$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+o, c = d["outcomes"], d["cpu"]
+print(o["wrong"], o["missing"], sum(o[k]["got"] for k in ("confirmed", "out_of_stock", "insufficient_funds")),
+      d["throughput"]["sustained_per_s"] is not None,
+      all(v is not None for v in c["ms_per_saga"].values()),
+      sorted(w["name"] for w in d["workers"] if w["peak_rss_kb"]))' "$WORK/out")" \
+	"0 0 60 True True ['chorus-inventory', 'chorus-order', 'chorus-payment']"
+rc_is "bench --mix that does not add up to 100" 64 ctl bench --mix 90/5/4
+one_line "bench --mix"
+
 # --- workers: bad configuration -> 78 at once, naming the key -------------------------
 # bad_config WHAT KEY ARGS...: chorus-order ARGS exits 78 within 5 s, stderr names KEY.
 bad_config() {

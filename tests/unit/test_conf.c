@@ -588,6 +588,97 @@ test_credentials(void **unused)
 	clear_env(NULL);
 }
 
+/* --- conf_load: every source in one call ------------------------------------ */
+
+/*
+ * conf_load applies the file < credentials < environment < settings, each
+ * over the one before, on top of the defaults it is given.
+ */
+static void
+test_load_precedence(void **unused)
+{
+	static const char *const sets[] = { "batch_size=40", "relay_batch=41" };
+	char dir[] = "/tmp/test_conf_load.XXXXXX";
+	char *path = write_temp("prefetch = 300\nbatch_size = 30\nrelay_batch = 31\n"
+	    "sweep_ms = 32\namqp_url = amqp://file/\n");
+	char *cause = NULL;
+	struct conf cfg;
+
+	(void)unused;
+	assert_non_null(mkdtemp(dir));
+	write_cred(dir, "amqp_url", "amqp://cred/\n", 13);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	setenv("CHORUS_SWEEP_MS", "42", 1);
+	setenv("CHORUS_RELAY_BATCH", "43", 1);
+	conf_defaults(&cfg);
+	if (conf_load(&cfg, path, sets, NELEM(sets), &cause) != 0)
+		fail_msg("conf_load: got \"%s\", want success", cause);
+	expect_long("prefetch (file only)", cfg.prefetch, 300);
+	expect_str("amqp_url (credential over file)", cfg.amqp_url, "amqp://cred/");
+	expect_long("sweep_ms (environment over file)", cfg.sweep_ms, 42);
+	expect_long("batch_size (setting over file)", cfg.batch_size, 40);
+	expect_long("relay_batch (setting over environment)", cfg.relay_batch, 41);
+	expect_long("heartbeat (default)", cfg.heartbeat_s, 30);
+	conf_free(&cfg);
+	remove_temp(path);
+	remove_creds(dir);
+	clear_env(NULL);
+}
+
+/* Each source's refusal comes back naming the source and the key. */
+static void
+test_load_errors(void **unused)
+{
+	static const char *const bad_set[] = { "prefetch=10", "prefetch=lots" };
+	char *good = write_temp("prefetch = 300\n"), *bad = write_temp("prefetch = 0\n");
+	char *cause = NULL;
+	struct conf cfg;
+
+	(void)unused;
+	conf_defaults(&cfg);
+	if (conf_load(&cfg, "/nonexistent/chorus.conf", NULL, 0, &cause) == 0)
+		fail_msg("a missing file given by name: got success, want an error");
+	expect_cause("missing file", cause, "/nonexistent/chorus.conf", (char *)NULL);
+	free(cause);
+	cause = NULL;
+	if (conf_load(&cfg, bad, NULL, 0, &cause) == 0)
+		fail_msg("prefetch = 0 in the file: got success, want an error");
+	expect_cause("bad file", cause, bad, ":1", "prefetch", (char *)NULL);
+	free(cause);
+	cause = NULL;
+	setenv("CHORUS_PREFETCH", "x", 1);
+	if (conf_load(&cfg, good, NULL, 0, &cause) == 0)
+		fail_msg("CHORUS_PREFETCH=x: got success, want an error");
+	expect_cause("bad environment", cause, "environment CHORUS_PREFETCH", (char *)NULL);
+	free(cause);
+	cause = NULL;
+	unsetenv("CHORUS_PREFETCH");
+	if (conf_load(&cfg, good, bad_set, NELEM(bad_set), &cause) == 0)
+		fail_msg("-o prefetch=lots: got success, want an error");
+	expect_cause("bad setting", cause, "option -o", "prefetch", (char *)NULL);
+	free(cause);
+	conf_free(&cfg);
+	remove_temp(good);
+	remove_temp(bad);
+}
+
+/* Without a path the default file is read when there is one, and its absence is fine. */
+static void
+test_load_default_path(void **unused)
+{
+	struct conf cfg;
+	char *cause = NULL;
+
+	(void)unused;
+	if (access(conf_default_path(), F_OK) == 0)
+		skip();	/* a real configuration here: its content is not ours to test */
+	conf_defaults(&cfg);
+	if (conf_load(&cfg, NULL, NULL, 0, &cause) != 0)
+		fail_msg("no file at %s: got \"%s\", want success", conf_default_path(), cause);
+	expect_long("prefetch", cfg.prefetch, 200);
+	conf_free(&cfg);
+}
+
 /* log_level takes its words case-insensitively, and "warning" too. */
 static void
 test_log_levels(void **unused)
@@ -646,6 +737,9 @@ main(void)
 		cmocka_unit_test_setup(test_arg_beats_env, clear_env),
 		cmocka_unit_test_setup(test_arg_errors, clear_env),
 		cmocka_unit_test_setup(test_credentials, clear_env),
+		cmocka_unit_test_setup(test_load_precedence, clear_env),
+		cmocka_unit_test_setup(test_load_errors, clear_env),
+		cmocka_unit_test_setup(test_load_default_path, clear_env),
 		cmocka_unit_test_setup(test_log_levels, clear_env),
 		cmocka_unit_test_setup(test_replace_frees, clear_env),
 	};

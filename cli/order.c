@@ -1,7 +1,7 @@
 /*
- * chorusctl order, stock and account: placing and looking at orders across
- * the three services' databases, waiting for a saga to end, and setting
- * fixtures (units on hand, balances).
+ * chorusctl order: placing an order (its OrderCreated, published with
+ * confirms), looking at orders across the three services' databases, and
+ * waiting for a saga to end.
  */
 #include "config.h"
 
@@ -16,87 +16,126 @@
 #include "cli.h"
 #include "xmalloc.h"
 
-/* Rows of a query as a JSON array of objects (column names as keys; NULL as null). */
-static struct json_object *
-rows_json(PGresult *res)
-{
-	struct json_object *arr = json_object_new_array();
-
-	for (int r = 0; r < PQntuples(res); r++) {
-		struct json_object *o = json_object_new_object();
-
-		for (int f = 0; f < PQnfields(res); f++) {
-			struct json_object *v = NULL;
-			const char *s = PQgetvalue(res, r, f);
-			Oid t = PQftype(res, f);
-
-			if (PQgetisnull(res, r, f))
-				v = NULL;
-			else if (t == 20 || t == 21 || t == 23)	/* int8, int2, int4 */
-				v = json_object_new_int64(atoll(s));
-			else if (t == 16)			/* bool */
-				v = json_object_new_boolean(s[0] == 't');
-			else if (t == 3802 || t == 114)		/* jsonb, json */
-				v = json_tokener_parse(s);
-			else
-				v = json_object_new_string(s);
-			json_object_object_add(o, PQfname(res, f), v);
-		}
-		json_object_array_add(arr, o);
-	}
-	return arr;
-}
-
-/* Print rows as an aligned text table. */
-static void
-rows_text(PGresult *res)
-{
-	int nf = PQnfields(res), *w = xcalloc((size_t)nf, sizeof(*w));
-
-	for (int f = 0; f < nf; f++) {
-		w[f] = (int)strlen(PQfname(res, f));
-		for (int r = 0; r < PQntuples(res); r++)
-			if (PQgetlength(res, r, f) > w[f])
-				w[f] = PQgetlength(res, r, f) > 60 ? 60 : PQgetlength(res, r, f);
-	}
-	for (int f = 0; f < nf; f++)
-		printf("%-*s%s", w[f], PQfname(res, f), f + 1 < nf ? "  " : "\n");
-	for (int r = 0; r < PQntuples(res); r++)
-		for (int f = 0; f < nf; f++)
-			printf("%-*.*s%s", w[f], 60, PQgetisnull(res, r, f) ? "-" : PQgetvalue(res, r, f),
-			    f + 1 < nf ? "  " : "\n");
-	free(w);
-}
-
-/* Run a read query on a service database and print it; exit code. */
-static int
-show_query(struct cli *c, enum service_id svc, const char *sql, int n, const char *const *p)
-{
-	struct db *db = cli_db(c, svc);
-	PGresult *res;
-
-	if (db == NULL)
-		return EX_UNAVAILABLE;
-	res = db_query(db, NULL, sql, n, p);
-	if (res == NULL) {
-		cli_err("%s database: %s", service_name(svc), db_last_error(db));
-		db_close(db);
-		return EX_SOFTWARE;
-	}
-	if (c->json)
-		cli_print_json(rows_json(res));
-	else
-		rows_text(res);
-	PQclear(res);
-	db_close(db);
-	return 0;
-}
-
 /* order list: one line per order (order show has the rest) */
 static const char *const order_cols =
     "order_id, status, reason, customer_id, total_cents, currency, "
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS created_utc, "
     "(released_at IS NOT NULL) AS released, (refunded_at IS NOT NULL) AS refunded";
+
+/* --item SKU:QUANTITY appended to items; 0, or -1 after printing why. */
+static int
+add_item(struct json_object *items, const char *arg)
+{
+	const char *colon = strrchr(arg, ':');
+	struct json_object *it;
+	long long q;
+
+	if (colon == NULL || colon == arg || (q = cli_number(colon + 1)) < 0) {
+		cli_err("order place: --item takes SKU:QUANTITY, got '%s'", arg);
+		return -1;
+	}
+	it = json_object_new_object();
+	json_object_object_add(it, "sku", json_object_new_string_len(arg, (int)(colon - arg)));
+	json_object_object_add(it, "quantity", json_object_new_int64(q));
+	json_object_array_add(items, it);
+	return 0;
+}
+
+/*
+ * The data of the OrderCreated that order place's options describe (a new
+ * order id unless --id), into *data (caller puts it). 0, or EX_USAGE after
+ * printing why.
+ */
+static int
+order_data(const struct cli *c, int argc, char **argv, struct json_object **data)
+{
+	static const struct option opts[] = {
+		{ "customer", required_argument, NULL, 'C' },
+		{ "item", required_argument, NULL, 'I' },
+		{ "total", required_argument, NULL, 'T' },
+		{ "currency", required_argument, NULL, 'U' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct json_object *items = json_object_new_array();
+	const char *customer = NULL, *currency = c->cfg.currency, *id = NULL;
+	char gen[40], u[ENVELOPE_UUID_LEN + 1];
+	long long total = -1;
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'C': customer = optarg; break;
+		case 'U': currency = optarg; break;
+		case 'i': id = optarg; break;
+		case 'w': break;	/* the caller's */
+		case 'T':
+			if ((total = cli_number(optarg)) >= 0)
+				break;
+			cli_err("order place: --total must be a whole number of cents >= 0");
+			goto bad;
+		case 'I':
+			if (add_item(items, optarg) == 0)
+				break;
+			goto bad;
+		default:
+			goto bad;
+		}
+	}
+	if (customer == NULL || total < 0 || json_object_array_length(items) == 0) {
+		cli_err("usage: chorusctl order place --customer C --item SKU:QTY... --total CENTS "
+		    "[--currency CUR] [--id ID] [--wait S]");
+		goto bad;
+	}
+	if (id == NULL) {
+		envelope_new_uuid(u);
+		snprintf(gen, sizeof(gen), "ord-%.8s", u);
+		id = gen;
+	}
+	*data = json_object_new_object();
+	json_object_object_add(*data, "order_id", json_object_new_string(id));
+	json_object_object_add(*data, "customer_id", json_object_new_string(customer));
+	json_object_object_add(*data, "items", items);
+	json_object_object_add(*data, "total_cents", json_object_new_int64(total));
+	json_object_object_add(*data, "currency", json_object_new_string(currency));
+	return 0;
+bad:
+	json_object_put(items);
+	return EX_USAGE;
+}
+
+/* order place: publish an OrderCreated; its order id goes to order_id_out. */
+static int
+order_place(struct cli *c, int argc, char **argv, char *order_id_out, size_t outlen)
+{
+	struct json_object *data = NULL;
+	struct event *ev = xcalloc(1, sizeof(*ev));
+	struct broker *b = NULL;
+	const char *json;
+	int ret;
+
+	if ((ret = order_data(c, argc, argv, &data)) != 0)
+		goto out;
+	json = json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN);
+	if ((ret = cli_build_event("OrderCreated", json, strlen(json), NULL, ev)) != 0)
+		goto out;
+	if ((b = cli_broker(c, 1)) == NULL) {
+		ret = EX_UNAVAILABLE;
+		goto out;
+	}
+	if ((ret = cli_publish_one(b, ev, "chorusctl")) == 0) {
+		strlcpy_(order_id_out, ev->order_id, outlen);
+		if (!c->quiet)
+			printf("placed order %s (event %s)\n", ev->order_id, ev->id);
+	}
+out:
+	broker_close(b);
+	json_object_put(data);
+	free(ev);
+	return ret;
+}
 
 static int
 order_show(struct cli *c, const char *id)
@@ -131,7 +170,7 @@ order_show(struct cli *c, const char *id)
 			ret = EX_SOFTWARE;
 			break;
 		}
-		rows = rows_json(res);
+		rows = cli_rows_json(res);
 		found |= PQntuples(res) > 0;
 		if (!c->json) {
 			printf("%s (%s service):\n", label[s], service_name((enum service_id)s));
@@ -221,7 +260,7 @@ cmd_order(struct cli *c, int argc, char **argv)
 		for (int i = 2; i + 1 < argc; i++)
 			if (strcmp(argv[i], "--wait") == 0)
 				wait = atof(argv[i + 1]);
-		r = cmd_order_place(c, argc - 1, argv + 1, id, sizeof(id));
+		r = order_place(c, argc - 1, argv + 1, id, sizeof(id));
 		if (r == 0 && wait > 0)
 			r = order_wait(c, id, wait);
 		return r;
@@ -260,71 +299,10 @@ cmd_order(struct cli *c, int argc, char **argv)
 		p[1] = status;
 		sql = xasprintf("SELECT %s FROM orders WHERE ($2::text IS NULL OR status = $2) "
 		    "ORDER BY coalesce(created_at, updated_at) DESC LIMIT $1::int", order_cols);
-		r = show_query(c, SVC_ORDER, sql, 2, p);
+		r = cli_show_query(c, SVC_ORDER, sql, 2, p);
 		free(sql);
 		return r;
 	}
 	cli_err("usage: chorusctl order place|show ID|list|wait ID (chorusctl order --help)");
-	return EX_USAGE;
-}
-
-/* Run one fixture statement and say what it did; exit code. */
-static int
-fixture(struct cli *c, enum service_id svc, const char *sql, int n, const char *const *p,
-    const char *done)
-{
-	int r = cli_exec(c, svc, sql, n, p);
-
-	if (r == 0 && !c->quiet)
-		printf("%s\n", done);
-	return r;
-}
-
-int
-cmd_stock(struct cli *c, int argc, char **argv)
-{
-	if (argc == 4 && strcmp(argv[1], "set") == 0) {
-		const char *p[2] = { argv[2], argv[3] };
-		char done[200];
-
-		if (!envelope_valid_id(argv[2]) || cli_number(argv[3]) < 0) {
-			cli_err("stock set: SKU must be an id ([A-Za-z0-9._:-], 1-64) and UNITS a whole number");
-			return EX_USAGE;
-		}
-		snprintf(done, sizeof(done), "%s: %s units on hand", argv[2], argv[3]);
-		/* units on hand cannot go below what is held for pending orders (CHECK) */
-		return fixture(c, SVC_INVENTORY,
-		    "INSERT INTO stock (sku, on_hand) VALUES ($1, $2::bigint) ON CONFLICT (sku) "
-		    "DO UPDATE SET on_hand = EXCLUDED.on_hand, updated_at = now()", 2, p, done);
-	}
-	if (argc == 2 && strcmp(argv[1], "list") == 0)
-		return show_query(c, SVC_INVENTORY,
-		    "SELECT sku, on_hand, reserved, on_hand - reserved AS available FROM stock ORDER BY sku",
-		    0, NULL);
-	cli_err("usage: chorusctl stock set SKU UNITS | stock list");
-	return EX_USAGE;
-}
-
-int
-cmd_account(struct cli *c, int argc, char **argv)
-{
-	if (argc == 4 && strcmp(argv[1], "set") == 0) {
-		const char *p[2] = { argv[2], argv[3] };
-		char done[200];
-
-		if (!envelope_valid_id(argv[2]) || cli_number(argv[3]) < 0) {
-			cli_err("account set: CUSTOMER must be an id and CENTS a whole number >= 0");
-			return EX_USAGE;
-		}
-		snprintf(done, sizeof(done), "%s: balance %s cents (%s)", argv[2], argv[3], c->cfg.currency);
-		return fixture(c, SVC_PAYMENT,
-		    "INSERT INTO accounts (customer_id, balance_cents) VALUES ($1, $2::bigint) "
-		    "ON CONFLICT (customer_id) DO UPDATE SET balance_cents = EXCLUDED.balance_cents, "
-		    "updated_at = now()", 2, p, done);
-	}
-	if (argc == 2 && strcmp(argv[1], "list") == 0)
-		return show_query(c, SVC_PAYMENT,
-		    "SELECT customer_id, balance_cents FROM accounts ORDER BY customer_id", 0, NULL);
-	cli_err("usage: chorusctl account set CUSTOMER CENTS | account list");
 	return EX_USAGE;
 }

@@ -13,6 +13,7 @@
 #include <sysexits.h>
 
 #include "cli.h"
+#include "deadletter.h"
 #include "topology.h"
 #include "xmalloc.h"
 
@@ -141,8 +142,8 @@ from_dead_letters(struct cli *c, const char *order_id, long limit, struct timeli
 			last = d.tag;
 			if ((d.correlation_id && strcmp(d.correlation_id, order_id) == 0) ||
 			    memmem(d.body, d.len, order_id, strlen(order_id)) != NULL) {
-				at = delivery_header(&d, "x-chorus-dead-at");
-				why = delivery_header(&d, "x-chorus-reason");
+				at = delivery_header(&d, DEADLETTER_DEAD_AT);
+				why = delivery_header(&d, DEADLETTER_REASON);
 				add(t, at ? at : "?", service_name((enum service_id)s), "dead-lettered",
 				    d.type, d.message_id, NULL, NULL, xasprintf("reason: %s", why ? why : "?"));
 			}
@@ -159,11 +160,62 @@ from_dead_letters(struct cli *c, const char *order_id, long limit, struct timeli
 	return ret;
 }
 
+static struct json_object *
+entry_json(const struct entry *e)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "time", json_object_new_string(e->time));
+	json_object_object_add(o, "service", json_object_new_string(e->service));
+	json_object_object_add(o, "what", json_object_new_string(e->what));
+	json_object_object_add(o, "type", json_object_new_string(e->type));
+	json_object_object_add(o, "event_id", json_object_new_string(e->id));
+	json_object_object_add(o, "caused_by", json_object_new_string(e->caused_by));
+	json_object_object_add(o, "trace_id", json_object_new_string(e->trace));
+	json_object_object_add(o, "detail", json_object_new_string(e->detail));
+	return o;
+}
+
+/* The timeline as a table, or with --json as an array. */
+static void
+print_timeline(const struct cli *c, const struct timeline *t)
+{
+	struct json_object *arr = json_object_new_array();
+
+	if (!c->json)
+		printf("%-27s %-9s %-13s %-27s %-36s %-8s %s\n", "time (UTC)", "service", "what",
+		    "type", "event id", "cause", "detail");
+	for (size_t i = 0; i < t->n; i++) {
+		const struct entry *e = &t->e[i];
+
+		if (c->json)
+			json_object_array_add(arr, entry_json(e));
+		else
+			printf("%-27s %-9s %-13s %-27s %-36s %-8.8s %s%s%s\n", e->time, e->service,
+			    e->what, e->type, e->id, e->caused_by, e->detail,
+			    strcmp(e->trace, "-") ? " trace " : "", strcmp(e->trace, "-") ? e->trace : "");
+	}
+	if (c->json)
+		cli_print_json(arr);
+	else
+		json_object_put(arr);
+}
+
+static void
+free_entry(struct entry *e)
+{
+	free(e->time);
+	free(e->type);
+	free(e->id);
+	free(e->caused_by);
+	free(e->trace);
+	free(e->detail);
+}
+
 int
 cmd_trace(struct cli *c, int argc, char **argv)
 {
 	struct timeline t = { 0 };
-	struct json_object *arr;
 	const char *order_id = NULL;
 	long dead_limit = 1000;
 	int ret = 0;
@@ -192,41 +244,10 @@ cmd_trace(struct cli *c, int argc, char **argv)
 	}
 	if (t.n > 0)
 		qsort(t.e, t.n, sizeof(*t.e), cmp_entry);
-	arr = json_object_new_array();
-	if (ret == 0 && !c->json)
-		printf("%-27s %-9s %-13s %-27s %-36s %-8s %s\n", "time (UTC)", "service", "what",
-		    "type", "event id", "cause", "detail");
-	for (size_t i = 0; i < t.n; i++) {
-		struct entry *e = &t.e[i];
-
-		if (ret == 0 && c->json) {
-			struct json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "time", json_object_new_string(e->time));
-			json_object_object_add(o, "service", json_object_new_string(e->service));
-			json_object_object_add(o, "what", json_object_new_string(e->what));
-			json_object_object_add(o, "type", json_object_new_string(e->type));
-			json_object_object_add(o, "event_id", json_object_new_string(e->id));
-			json_object_object_add(o, "caused_by", json_object_new_string(e->caused_by));
-			json_object_object_add(o, "trace_id", json_object_new_string(e->trace));
-			json_object_object_add(o, "detail", json_object_new_string(e->detail));
-			json_object_array_add(arr, o);
-		} else if (ret == 0) {
-			printf("%-27s %-9s %-13s %-27s %-36s %-8.8s %s%s%s\n", e->time, e->service,
-			    e->what, e->type, e->id, e->caused_by, e->detail,
-			    strcmp(e->trace, "-") ? " trace " : "", strcmp(e->trace, "-") ? e->trace : "");
-		}
-		free(e->time);
-		free(e->type);
-		free(e->id);
-		free(e->caused_by);
-		free(e->trace);
-		free(e->detail);
-	}
-	if (ret == 0 && c->json)
-		cli_print_json(arr);
-	else
-		json_object_put(arr);
+	if (ret == 0)
+		print_timeline(c, &t);
+	for (size_t i = 0; i < t.n; i++)
+		free_entry(&t.e[i]);
 	free(t.e);
 	return ret;
 }

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# bench.sh: the README's performance table, reproduced with one command.
+#
+# Builds an optimized, non-sanitized Chorus (CFLAGS=-O2, in build-bench),
+# starts a fresh throwaway stack (scripts/stack.sh, on ports of its own),
+# sets it up, starts one instance of each worker, runs the standard
+# workload profiles with `chorusctl bench` and prints one table. Everything
+# durable: fsync on, publisher confirms, quorum queues.
+#
+# The workload of issue 7: 100 SKUs, 100 customers, one item of 1-3 units
+# per order, 90 % confirmed, 5 % out of stock, 5 % insufficient funds.
+# Profiles: 10,000 orders at once; open loop at 500/s and at 250/s for
+# 20 s each. The last column says how much of the machine other processes
+# took meanwhile: on a shared machine, runs with much other load are not
+# figures to quote.
+#
+# Usage: scripts/bench.sh [--quick] [--keep]
+#   --quick  a tenth of each profile (a smoke run, not figures to quote)
+#   --keep   leave the stack and the workers running afterwards
+# Environment (defaults in brackets):
+#   CHORUS_BENCH_BUILD_DIR [build-bench]    where the optimized build goes
+#   CHORUS_BENCH_WORKERS [that build dir]   where chorus-order etc. are taken from
+#   CHORUS_BENCH_STACK_DIR [/tmp/chorus-bench-stack]
+#   CHORUS_BENCH_AMQP_PORT [5762] CHORUS_BENCH_MGMT_PORT [15762] CHORUS_BENCH_PG_PORT [5522]
+#   CHORUS_BENCH_OUT [$stack/results]       one JSON file per profile
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+quick=0
+keep=0
+for a in "$@"; do
+	case $a in
+	--quick) quick=1 ;;
+	--keep) keep=1 ;;
+	*) echo "usage: scripts/bench.sh [--quick] [--keep]" >&2; exit 64 ;;
+	esac
+done
+build=${CHORUS_BENCH_BUILD_DIR:-$top/build-bench}
+workers=${CHORUS_BENCH_WORKERS:-$build}
+export CHORUS_STACK_DIR=${CHORUS_BENCH_STACK_DIR:-/tmp/chorus-bench-stack}
+export CHORUS_AMQP_PORT=${CHORUS_BENCH_AMQP_PORT:-5762}
+export CHORUS_MGMT_PORT=${CHORUS_BENCH_MGMT_PORT:-15762}
+export CHORUS_PG_PORT=${CHORUS_BENCH_PG_PORT:-5522}
+unset CHORUS_RABBIT_NODE	# the node name follows the AMQP port
+out=${CHORUS_BENCH_OUT:-$CHORUS_STACK_DIR/results}
+say() { echo "bench.sh: $*" >&2; }
+
+# --- an optimized build -----------------------------------------------------
+if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ] ||
+	[ "$top/Makefile.am" -nt "$top/Makefile.in" ]; then
+	(cd "$top" && ./autogen.sh >/dev/null 2>&1) || { say "autogen.sh failed"; exit 1; }
+fi
+mkdir -p "$build"
+if [ ! -f "$build/Makefile" ] || [ "$(cat "$build/.configured-with" 2>/dev/null)" != "CFLAGS=-O2" ]; then
+	(cd "$build" && "$top/configure" -q CFLAGS=-O2)
+	echo "CFLAGS=-O2" >"$build/.configured-with"
+fi
+make -C "$build" -j"$(nproc)" >/dev/null
+ctl="$build/chorusctl"
+
+# --- a fresh stack, set up, one worker of each ---------------------------------
+bash "$top/scripts/stack.sh" reset >/dev/null
+bash "$top/scripts/stack.sh" start >&2
+eval "$(bash "$top/scripts/stack.sh" env)"
+pids=()
+stop() {
+	local p
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	bash "$top/scripts/stack.sh" stop >/dev/null 2>&1 || true
+}
+[ "$keep" = 1 ] || trap stop EXIT
+"$ctl" -q -o "schema_dir=$top/schema" setup
+mkdir -p "$out"
+for s in order inventory payment; do
+	# health endpoints off: their default ports may be taken by another stack's workers
+	"$workers/chorus-$s" -o "$s.health_listen=off" >"$CHORUS_STACK_DIR/$s.log" 2>&1 &
+	pids+=("$!")
+done
+for s in order inventory payment; do
+	end=$((SECONDS + 30))
+	until grep -q 'msg="ready"' "$CHORUS_STACK_DIR/$s.log"; do
+		[ "$SECONDS" -lt "$end" ] || { say "chorus-$s not ready within 30 s"; tail "$CHORUS_STACK_DIR/$s.log" >&2; exit 1; }
+		sleep 0.1
+	done
+done
+
+# --- the profiles ------------------------------------------------------------------
+# name orders rate
+profiles=("at-once 10000 0" "open-500 10000 500" "open-250 5000 250")
+div=$((quick ? 10 : 1))
+for p in "${profiles[@]}"; do
+	read -r name orders rate <<<"$p"
+	orders=$((orders / div))
+	say "profile $name: $orders orders, rate ${rate} (0: all at once)"
+	"$ctl" -q wait-quiet --timeout 120
+	"$ctl" --json bench --orders "$orders" --rate "$rate" --skus 100 --customers 100 --items 1 \
+		--mix 90/5/5 --timeout 300 >"$out/$name.json"
+done
+
+# --- the table -----------------------------------------------------------------------
+python3 - "$out" "${profiles[@]}" <<'EOF'
+import json, sys
+out, profiles = sys.argv[1], sys.argv[2:]
+def f(v, fmt):
+    return "-" if v is None else fmt % v
+print("| run | sagas/s sustained | sagas/s until last outcome | p50 ms | p99 ms | CPU ms/saga: workers + PostgreSQL + RabbitMQ = total | peak RSS per worker | other load |")
+print("|---|---|---|---|---|---|---|---|")
+for p in profiles:
+    name = p.split()[0]
+    d = json.load(open(f"{out}/{name}.json"))
+    w, t, l, c = d["workload"], d["throughput"], d["latency_ms"], d["cpu"]["ms_per_saga"]
+    run = f"{w['orders']:,} orders " + ("at once" if not w["rate"] else f"at {w['rate']:.0f}/s")
+    rss = max((x["peak_rss_kb"] or 0) for x in d["workers"]) / 1024 if d["workers"] else None
+    print(f"| {run} | {f(t['sustained_per_s'], '%.0f')} | {f(t['until_last_outcome_per_s'], '%.0f')} "
+          f"| {f(l['p50'], '%.0f')} | {f(l['p99'], '%.0f')} "
+          f"| {f(c['workers'], '%.2f')} + {f(c['postgresql'], '%.2f')} + {f(c['rabbitmq'], '%.2f')} = {f(c['total'], '%.2f')} "
+          f"| {f(rss, '%.1f MB')} | {f(d['cpu'].get('others_pct'), '%.0f %%')} |")
+EOF
+say "per-profile JSON in $out"

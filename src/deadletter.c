@@ -1,0 +1,83 @@
+/*
+ * deadletter: the dead-letter and retry headers (see deadletter.h).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "deadletter.h"
+
+struct header_kind {
+	const char *key;
+	int history;		/* kept from one forward to the next */
+};
+
+static const struct header_kind headers[] = {
+	{ DEADLETTER_REASON, 0 },
+	{ DEADLETTER_ATTEMPT, 0 },
+	{ DEADLETTER_LAST_ERROR, 0 },
+	{ DEADLETTER_FIRST_ERROR, 1 },
+	{ DEADLETTER_FIRST_FAILED_AT, 1 },
+	{ DEADLETTER_DEAD_AT, 0 },
+	{ DEADLETTER_SERVICE, 0 },
+	{ DEADLETTER_ORIGINAL_EXCHANGE, 1 },
+	{ DEADLETTER_ORIGINAL_ROUTING_KEY, 1 },
+	/* the broker's own dead-lettering (x-delivery-limit, TTL of the retry queues) */
+	{ "x-death", 0 },
+	{ "x-first-death-exchange", 0 },
+	{ "x-first-death-queue", 0 },
+	{ "x-first-death-reason", 0 },
+	{ "x-last-death-exchange", 0 },
+	{ "x-last-death-queue", 0 },
+	{ "x-last-death-reason", 0 },
+};
+
+#define NHEADERS (sizeof(headers) / sizeof(headers[0]))
+
+static const struct header_kind *
+find(const char *key)
+{
+	for (size_t i = 0; i < NHEADERS; i++)
+		if (strcmp(headers[i].key, key) == 0)
+			return &headers[i];
+	return NULL;
+}
+
+int
+deadletter_is_header(const char *key)
+{
+	return find(key) != NULL;
+}
+
+int
+deadletter_is_history(const char *key)
+{
+	const struct header_kind *k = find(key);
+
+	return k != NULL && k->history;
+}
+
+size_t
+deadletter_kept_headers(const struct delivery *d, struct broker_header *h, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nheaders && n < max; i++) {
+		const struct header_kind *k = find(d->headers[i].key);
+
+		if (k == NULL || k->history)
+			h[n++] = d->headers[i];
+	}
+	return n;
+}
+
+size_t
+deadletter_original_headers(const struct delivery *d, struct broker_header *h, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nheaders && n < max; i++)
+		if (find(d->headers[i].key) == NULL)
+			h[n++] = d->headers[i];
+	return n;
+}

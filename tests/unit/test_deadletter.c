@@ -1,0 +1,108 @@
+/*
+ * Unit tests of the dead-letter header list (src/deadletter.c): which
+ * headers are ours or the broker's, which a forward keeps, and what a
+ * replay sends.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "deadletter.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static void
+test_kinds(void **unused)
+{
+	static const struct {
+		const char *key;
+		int listed, history;
+	} cases[] = {
+		{ DEADLETTER_REASON, 1, 0 },
+		{ DEADLETTER_ATTEMPT, 1, 0 },
+		{ DEADLETTER_LAST_ERROR, 1, 0 },
+		{ DEADLETTER_FIRST_ERROR, 1, 1 },
+		{ DEADLETTER_FIRST_FAILED_AT, 1, 1 },
+		{ DEADLETTER_DEAD_AT, 1, 0 },
+		{ DEADLETTER_SERVICE, 1, 0 },
+		{ DEADLETTER_ORIGINAL_EXCHANGE, 1, 1 },
+		{ DEADLETTER_ORIGINAL_ROUTING_KEY, 1, 1 },
+		{ "x-death", 1, 0 },
+		{ "x-first-death-queue", 1, 0 },
+		{ "x-last-death-reason", 1, 0 },
+		{ "traceparent", 0, 0 },
+		{ "x-chorus-something-new", 0, 0 },
+		{ "", 0, 0 },
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		if (deadletter_is_header(cases[i].key) != cases[i].listed)
+			fail_msg("deadletter_is_header(\"%s\"): got %d, want %d", cases[i].key,
+			    deadletter_is_header(cases[i].key), cases[i].listed);
+		if (deadletter_is_history(cases[i].key) != cases[i].history)
+			fail_msg("deadletter_is_history(\"%s\"): got %d, want %d", cases[i].key,
+			    deadletter_is_history(cases[i].key), cases[i].history);
+	}
+}
+
+/* The keys of h[0..n), comma-separated, into out. */
+static void
+keys(const struct broker_header *h, size_t n, char *out, size_t len)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		strncat(out, i ? "," : "", len - strlen(out) - 1);
+		strncat(out, h[i].key, len - strlen(out) - 1);
+	}
+}
+
+static void
+test_filters(void **unused)
+{
+	struct broker_header in[] = {
+		{ "traceparent", "00-..." },
+		{ DEADLETTER_REASON, "poison" },
+		{ DEADLETTER_FIRST_ERROR, "e1" },
+		{ "x-death", "(complex value)" },
+		{ DEADLETTER_ORIGINAL_ROUTING_KEY, "order.created" },
+		{ "tenant", "a" },
+		{ DEADLETTER_ATTEMPT, "2" },
+	};
+	struct delivery d = { .headers = in, .nheaders = NELEM(in) };
+	struct broker_header out[8];
+	char got[256];
+	size_t n;
+
+	(void)unused;
+	n = deadletter_kept_headers(&d, out, NELEM(out));
+	keys(out, n, got, sizeof(got));
+	if (strcmp(got, "traceparent," DEADLETTER_FIRST_ERROR "," DEADLETTER_ORIGINAL_ROUTING_KEY
+	    ",tenant") != 0)
+		fail_msg("kept by a forward: got %s, want the message's own and the history", got);
+	n = deadletter_original_headers(&d, out, NELEM(out));
+	keys(out, n, got, sizeof(got));
+	if (strcmp(got, "traceparent,tenant") != 0)
+		fail_msg("sent by a replay: got %s, want traceparent,tenant", got);
+	/* never more than max */
+	n = deadletter_kept_headers(&d, out, 2);
+	if (n != 2)
+		fail_msg("kept with max 2: got %zu headers, want 2", n);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kinds),
+		cmocka_unit_test(test_filters),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
