@@ -10,6 +10,7 @@
 
 #include "handler.h"
 #include "pgarray.h"
+#include "xmalloc.h"
 
 int
 handler_load(struct handler_ctx *h)
@@ -52,8 +53,7 @@ handler_fail(struct handler_ctx *h, enum err_class c, bool uncounted, const char
 
 size_t
 handler_lock_orders(struct handler_ctx *h, const struct event *const *evs, size_t n,
-    const char *insert_name, const char *insert_sql, const char *select_name,
-    const char *select_sql)
+    const char *select_name, const char *select_sql)
 {
 	struct pgarray ids = { 0 };
 	const char *p[1];
@@ -62,7 +62,6 @@ handler_lock_orders(struct handler_ctx *h, const struct event *const *evs, size_
 	for (i = 0; i < n; i++)
 		pgarray_add(&ids, evs[i]->order_id);
 	p[0] = pgarray_text(&ids);
-	db_batch_add(h->q, insert_name, insert_sql, 1, p);
 	i = db_batch_add(h->q, select_name, select_sql, 1, p);
 	pgarray_free(&ids);
 	return i;
@@ -79,6 +78,32 @@ handler_sort_rows(void *rows, size_t n, size_t size)
 {
 	if (n > 1)
 		qsort(rows, n, size, by_key);
+}
+
+void
+handler_add_missing(void *rows, size_t *n, size_t size, size_t keylen,
+    const struct event *const *evs, size_t nevs)
+{
+	char *base = rows;
+	size_t loaded = *n;
+
+	handler_sort_rows(rows, loaded, size);
+	for (size_t i = 0; i < nevs; i++) {
+		char *row;
+
+		if (handler_find_row(rows, loaded, size, evs[i]->order_id) != NULL)
+			continue;
+		/* new ones are few: a linear look among them */
+		for (row = base + loaded * size; row < base + *n * size; row += size)
+			if (strcmp(row, evs[i]->order_id) == 0)
+				break;
+		if (row < base + *n * size)
+			continue;
+		memset(row, 0, size);
+		strlcpy_(row, evs[i]->order_id, keylen);
+		(*n)++;
+	}
+	handler_sort_rows(rows, *n, size);
 }
 
 void *

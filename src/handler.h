@@ -107,17 +107,17 @@ int handler_fail(struct handler_ctx *h, enum err_class c, bool uncounted, const 
     __attribute__((format(printf, 4, 5)));
 
 /*
- * Queue on h->q the statements that create the state rows of the batch's
- * orders that do not exist yet (insert_sql, $1: the order ids as text[]:
- * INSERT ... SELECT DISTINCT ... ORDER BY 1 ON CONFLICT DO NOTHING) and then
- * lock and read them all (select_sql, $1 likewise: SELECT ... WHERE
- * order_id = ANY($1) ORDER BY order_id FOR UPDATE), in order id order so that
+ * Queue on h->q the lock and read of the state rows of the batch's orders
+ * (select_sql, $1: the order ids as text[]: SELECT ... WHERE order_id =
+ * ANY($1) ORDER BY order_id FOR UPDATE), in order id order so that
  * instances take one order's row after the other and never deadlock.
- * Returns the index of the select's result in h->q.
+ * Returns its index in h->q. An order without a row is new to the service:
+ * its row is created with the batch's one INSERT in round 2, written so
+ * that a row another instance created meanwhile fails the batch as a
+ * serialization failure (chorus_expect_rows), to be tried again at once.
  */
 size_t handler_lock_orders(struct handler_ctx *h, const struct event *const *evs, size_t n,
-    const char *insert_name, const char *insert_sql, const char *select_name,
-    const char *select_sql);
+    const char *select_name, const char *select_sql);
 
 /*
  * The rows a handler loaded, each a struct whose first member is its key
@@ -125,6 +125,13 @@ size_t handler_lock_orders(struct handler_ctx *h, const struct event *const *evs
  * database's collation), then find a row by key. NULL when absent.
  */
 void handler_sort_rows(void *rows, size_t n, size_t size);
+/*
+ * rows holds *n loaded rows and room for nevs more: add a zeroed row, key
+ * set, for each order of evs without one (new to the service), then sort
+ * them all. *n grows by the rows added.
+ */
+void handler_add_missing(void *rows, size_t *n, size_t size, size_t keylen,
+    const struct event *const *evs, size_t nevs);
 void *handler_find_row(void *rows, size_t n, size_t size, const char *key);
 
 #endif

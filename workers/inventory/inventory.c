@@ -37,6 +37,7 @@ struct resv {
 	char reason[ENVELOPE_ID_MAX + 1];
 	struct units *held;		/* units held per SKU (RESERVED) */
 	size_t nheld;
+	bool found;			/* it has a row (else created if it changes) */
 	bool dirty;
 	const struct event *created;	/* OrderCreated whose data to record, or NULL */
 };
@@ -63,10 +64,7 @@ queue_loads(struct handler_ctx *h, const struct event *const *evs, size_t n, siz
 	struct pgarray skus = { 0 }, orders = { 0 };
 	const char *p[2];
 
-	*at = handler_lock_orders(h, evs, n, "inv_insert",
-	    "INSERT INTO reservations (order_id, status) SELECT DISTINCT o, 'NONE' "
-	    "FROM unnest($1::text[]) AS u(o) ORDER BY 1 ON CONFLICT (order_id) DO NOTHING",
-	    "inv_lock",
+	*at = handler_lock_orders(h, evs, n, "inv_lock",
 	    "SELECT order_id, status, coalesce(reservation_id::text, ''), reason "
 	    "FROM reservations WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE");
 	for (size_t i = 0; i < n; i++) {
@@ -105,15 +103,16 @@ add_units(struct units **v, size_t *n, const char *sku, long long qty)
 	(*v)[(*n)++].qty = qty;
 }
 
-/* Read round 1's results into b. */
+/* Read round 1's results into b, with a new reservation for each order of evs without one. */
 static void
-load(struct handler_ctx *h, size_t at, struct inv_batch *b)
+load(struct handler_ctx *h, size_t at, const struct event *const *evs, size_t nevs,
+    struct inv_batch *b)
 {
 	PGresult *r = db_batch_result(h->q, at), *s = db_batch_result(h->q, at + 1),
 	    *u = db_batch_result(h->q, at + 2);
 
 	b->nresv = (size_t)PQntuples(r);
-	b->resv = xcalloc(b->nresv + 1, sizeof(*b->resv));
+	b->resv = xcalloc(b->nresv + nevs + 1, sizeof(*b->resv));
 	for (int i = 0; i < PQntuples(r); i++) {
 		struct resv *v = &b->resv[i];
 
@@ -123,8 +122,10 @@ load(struct handler_ctx *h, size_t at, struct inv_batch *b)
 			v->status = INV_NONE;
 		strlcpy_(v->reservation_id, PQgetvalue(r, i, 2), sizeof(v->reservation_id));
 		strlcpy_(v->reason, PQgetvalue(r, i, 3), sizeof(v->reason));
+		v->found = true;
 	}
-	handler_sort_rows(b->resv, b->nresv, sizeof(*b->resv));
+	handler_add_missing(b->resv, &b->nresv, sizeof(*b->resv), sizeof(b->resv->order_id), evs,
+	    nevs);
 	b->nstock = (size_t)PQntuples(s);
 	b->stock = xcalloc(b->nstock + 1, sizeof(*b->stock));
 	for (int i = 0; i < PQntuples(s); i++) {
@@ -274,45 +275,61 @@ apply_one(struct handler_ctx *h, struct inv_batch *b, struct resv *v, const stru
 	emit(h, v, &step, ev, sku);
 }
 
-/* Queue the UPDATEs of the changed reservations and stock rows. */
+/* The columns of changed reservations, one array each, as one statement takes them. */
+struct resv_cols {
+	struct pgarray a[8];
+};
+
+/* The columns both reservation statements take, $1..$8. */
+#define RESV_UNNEST \
+	"unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], " \
+	"  $7::text[], $8::text[]) AS u(order_id, status, reason, rid, items, customer, total, " \
+	"  currency)"
+
 static void
-store(struct handler_ctx *h, const struct inv_batch *b)
+resv_add(struct resv_cols *c, const struct resv *v)
 {
-	struct pgarray a[8] = { { 0 } }, s[3] = { { 0 } };
-	const char *p[8];
+	const struct event *e = v->created;
+	char total[32] = "", *items = e ? envelope_items_json(e) : NULL;
 
-	for (size_t i = 0; i < b->nresv; i++) {
-		const struct resv *v = &b->resv[i];
-		const struct event *c = v->created;
-		char total[32] = "", *items = c ? envelope_items_json(c) : NULL;
+	if (e)
+		snprintf(total, sizeof(total), "%lld", (long long)e->total_cents);
+	pgarray_add(&c->a[0], v->order_id);
+	pgarray_add(&c->a[1], inventory_status_name(v->status));
+	pgarray_add(&c->a[2], v->reason);
+	pgarray_add(&c->a[3], v->reservation_id);
+	pgarray_add(&c->a[4], items ? items : "");
+	pgarray_add(&c->a[5], e ? e->customer_id : "");
+	pgarray_add(&c->a[6], total);
+	pgarray_add(&c->a[7], e ? e->currency : "");
+	free(items);
+}
 
-		if (!v->dirty)
-			continue;
-		if (c)
-			snprintf(total, sizeof(total), "%lld", (long long)c->total_cents);
-		pgarray_add(&a[0], v->order_id);
-		pgarray_add(&a[1], inventory_status_name(v->status));
-		pgarray_add(&a[2], v->reason);
-		pgarray_add(&a[3], v->reservation_id);
-		pgarray_add(&a[4], items ? items : "");
-		pgarray_add(&a[5], c ? c->customer_id : "");
-		pgarray_add(&a[6], total);
-		pgarray_add(&a[7], c ? c->currency : "");
-		free(items);
-	}
+/* Queue statement name/sql over c's rows (with $9, their count, when counted), if any. */
+static void
+resv_queue(struct handler_ctx *h, struct resv_cols *c, const char *name, const char *sql,
+    bool counted)
+{
+	const char *p[9];
+	char count[24];
+
+	snprintf(count, sizeof(count), "%zu", c->a[0].n);
 	for (int k = 0; k < 8; k++)
-		p[k] = pgarray_text(&a[k]);
-	if (a[0].n > 0)
-		db_batch_add(h->q, "inv_store",
-		    "UPDATE reservations r SET status = u.status, reason = u.reason, "
-		    "  reservation_id = coalesce(nullif(u.rid, '')::uuid, r.reservation_id), "
-		    "  items = coalesce(nullif(u.items, '')::jsonb, r.items), "
-		    "  customer_id = coalesce(nullif(u.customer, ''), r.customer_id), "
-		    "  total_cents = coalesce(nullif(u.total, '')::bigint, r.total_cents), "
-		    "  currency = coalesce(nullif(u.currency, ''), r.currency), updated_at = now() "
-		    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-		    "  $7::text[], $8::text[]) AS u(order_id, status, reason, rid, items, customer, total, "
-		    "  currency) WHERE r.order_id = u.order_id", 8, p);
+		p[k] = pgarray_text(&c->a[k]);
+	p[8] = count;
+	if (c->a[0].n > 0)
+		db_batch_add(h->q, name, sql, counted ? 9 : 8, p);
+	for (int k = 0; k < 8; k++)
+		pgarray_free(&c->a[k]);
+}
+
+/* Queue the UPDATE of the changed stock rows. */
+static void
+store_stock(struct handler_ctx *h, const struct inv_batch *b)
+{
+	struct pgarray s[3] = { { 0 } };
+	const char *p[3];
+
 	for (size_t i = 0; i < b->nstock; i++) {
 		char on[32], res[32];
 
@@ -331,10 +348,39 @@ store(struct handler_ctx *h, const struct inv_batch *b)
 		    "UPDATE stock s SET on_hand = u.on_hand, reserved = u.reserved, updated_at = now() "
 		    "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(sku, on_hand, reserved) "
 		    "WHERE s.sku = u.sku", 3, p);
-	for (int k = 0; k < 8; k++)
-		pgarray_free(&a[k]);
 	for (int k = 0; k < 3; k++)
 		pgarray_free(&s[k]);
+}
+
+/*
+ * Queue the storing of the changed reservations (one UPDATE for those that
+ * had a row, one INSERT for those new to the service) and stock rows.
+ */
+static void
+store(struct handler_ctx *h, const struct inv_batch *b)
+{
+	struct resv_cols old = { 0 }, fresh = { 0 };
+
+	for (size_t i = 0; i < b->nresv; i++)
+		if (b->resv[i].dirty)
+			resv_add(b->resv[i].found ? &old : &fresh, &b->resv[i]);
+	resv_queue(h, &old, "inv_store",
+	    "UPDATE reservations r SET status = u.status, reason = u.reason, "
+	    "  reservation_id = coalesce(nullif(u.rid, '')::uuid, r.reservation_id), "
+	    "  items = coalesce(nullif(u.items, '')::jsonb, r.items), "
+	    "  customer_id = coalesce(nullif(u.customer, ''), r.customer_id), "
+	    "  total_cents = coalesce(nullif(u.total, '')::bigint, r.total_cents), "
+	    "  currency = coalesce(nullif(u.currency, ''), r.currency), updated_at = now() "
+	    "FROM " RESV_UNNEST " WHERE r.order_id = u.order_id", false);
+	resv_queue(h, &fresh, "inv_create",
+	    "WITH c AS (INSERT INTO reservations (order_id, status, reason, reservation_id, items, "
+	    "  customer_id, total_cents, currency) "
+	    "SELECT order_id, status, reason, nullif(rid, '')::uuid, nullif(items, '')::jsonb, "
+	    "  nullif(customer, ''), nullif(total, '')::bigint, nullif(currency, '') "
+	    "FROM " RESV_UNNEST " ORDER BY order_id "
+	    "ON CONFLICT (order_id) DO NOTHING RETURNING 1) "
+	    "SELECT chorus_expect_rows((SELECT count(*) FROM c), $9::bigint)", true);
+	store_stock(h, b);
 }
 
 int
@@ -346,18 +392,13 @@ inventory_apply(struct handler_ctx *h, const struct event *const *evs, size_t n)
 	queue_loads(h, evs, n, &at);
 	if (handler_load(h) != 0)
 		return -1;
-	load(h, at, &b);
+	load(h, at, evs, n, &b);
 	for (size_t i = 0; i < n; i++) {
 		struct resv *v;
 
 		if (!h->fresh[i] || inventory_input_of(evs[i]->type) < 0)
 			continue;
 		v = handler_find_row(b.resv, b.nresv, sizeof(*b.resv), evs[i]->order_id);
-		if (v == NULL) {	/* cannot be: the rows were just created and locked */
-			batch_free(&b);
-			return handler_fail(h, ERR_TRANSIENT, false, "reservation %s not locked",
-			    evs[i]->order_id);
-		}
 		apply_one(h, &b, v, evs[i]);
 	}
 	store(h, &b);

@@ -25,9 +25,22 @@ struct order_row {
 	char order_id[ENVELOPE_ID_MAX + 1];
 	struct order_state st;
 	char traceparent[ENVELOPE_TRACEPARENT_LEN + 1];	/* the trace the order was created in */
+	bool found;			/* it has a row (else created if it changes) */
 	bool dirty;
 	const struct event *created;	/* OrderCreated whose data to record, or NULL */
 };
+
+/* The columns of changed rows, one array each, as one statement takes them. */
+struct order_cols {
+	struct pgarray a[11];
+};
+
+/* The columns both store statements take, $1..$11. */
+#define ORDER_UNNEST \
+	"unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::boolean[], " \
+	"  $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) " \
+	"  AS u(order_id, status, early, reason, released, refunded, customer, items, total, " \
+	"  currency, tp)"
 
 static const char *const early_names[] = { "NONE", "PAID", "FAILED" };
 
@@ -79,14 +92,17 @@ early_from_name(const char *s)
 	return EARLY_NONE;
 }
 
-/* The rows of a result with ORDER_COLUMNS, sorted by key; *n set. */
+/*
+ * The rows of a result with ORDER_COLUMNS and a new row for each order of
+ * evs without one, sorted by key; *n set.
+ */
 static struct order_row *
-rows_from(PGresult *res, size_t *n)
+rows_from(PGresult *res, const struct event *const *evs, size_t nevs, size_t *n)
 {
 	struct order_row *rows;
 
 	*n = (size_t)PQntuples(res);
-	rows = xcalloc(*n + 1, sizeof(*rows));
+	rows = xcalloc(*n + nevs + 1, sizeof(*rows));
 	for (size_t i = 0; i < *n; i++) {
 		struct order_row *r = &rows[i];
 
@@ -99,45 +115,68 @@ rows_from(PGresult *res, size_t *n)
 		r->st.released = PQgetvalue(res, (int)i, 4)[0] == 't';
 		r->st.refunded = PQgetvalue(res, (int)i, 5)[0] == 't';
 		strlcpy_(r->traceparent, PQgetvalue(res, (int)i, 6), sizeof(r->traceparent));
+		r->found = true;
 	}
-	handler_sort_rows(rows, *n, sizeof(*rows));
+	handler_add_missing(rows, n, sizeof(*rows), sizeof(rows->order_id), evs, nevs);
 	return rows;
 }
 
-/* Queue the one UPDATE storing every changed row. */
+/* Add row r to the columns. */
+static void
+cols_add(struct order_cols *c, const struct order_row *r)
+{
+	const struct event *e = r->created;
+	char total[32] = "", *items = e ? envelope_items_json(e) : NULL;
+
+	if (e)
+		snprintf(total, sizeof(total), "%lld", (long long)e->total_cents);
+	pgarray_add(&c->a[0], r->order_id);
+	pgarray_add(&c->a[1], order_status_name(r->st.status));
+	pgarray_add(&c->a[2], early_names[r->st.early]);
+	pgarray_add(&c->a[3], r->st.reason);
+	pgarray_add(&c->a[4], r->st.released ? "t" : "f");
+	pgarray_add(&c->a[5], r->st.refunded ? "t" : "f");
+	pgarray_add(&c->a[6], e ? e->customer_id : "");
+	pgarray_add(&c->a[7], items ? items : "");
+	pgarray_add(&c->a[8], total);
+	pgarray_add(&c->a[9], e ? e->currency : "");
+	pgarray_add(&c->a[10], e ? e->traceparent : "");
+	free(items);
+}
+
+/* The parameters of c; p[11] gets the row count (for chorus_expect_rows). */
+static void
+cols_params(struct order_cols *c, const char *p[12], char count[24])
+{
+	for (int k = 0; k < 11; k++)
+		p[k] = pgarray_text(&c->a[k]);
+	snprintf(count, 24, "%zu", c->a[0].n);
+	p[11] = count;
+}
+
+static void
+cols_free(struct order_cols *c)
+{
+	for (int k = 0; k < 11; k++)
+		pgarray_free(&c->a[k]);
+}
+
+/*
+ * Queue the storing of every changed row: one UPDATE for those that had a
+ * row, one INSERT for those new to the service.
+ */
 static void
 store(struct handler_ctx *h, const struct order_row *rows, size_t n)
 {
-	struct pgarray a[11] = { { 0 } };
-	const char *p[11];
-	size_t dirty = 0;
+	struct order_cols old = { 0 }, fresh = { 0 };
+	const char *p[12];
+	char count[24];
 
-	for (size_t i = 0; i < n; i++) {
-		const struct order_row *r = &rows[i];
-		const struct event *c = r->created;
-		char total[32] = "", *items = c ? envelope_items_json(c) : NULL;
-
-		if (!r->dirty)
-			continue;
-		if (c)
-			snprintf(total, sizeof(total), "%lld", (long long)c->total_cents);
-		pgarray_add(&a[0], r->order_id);
-		pgarray_add(&a[1], order_status_name(r->st.status));
-		pgarray_add(&a[2], early_names[r->st.early]);
-		pgarray_add(&a[3], r->st.reason);
-		pgarray_add(&a[4], r->st.released ? "t" : "f");
-		pgarray_add(&a[5], r->st.refunded ? "t" : "f");
-		pgarray_add(&a[6], c ? c->customer_id : "");
-		pgarray_add(&a[7], items ? items : "");
-		pgarray_add(&a[8], total);
-		pgarray_add(&a[9], c ? c->currency : "");
-		pgarray_add(&a[10], c ? c->traceparent : "");
-		free(items);
-		dirty++;
-	}
-	for (int k = 0; k < 11; k++)
-		p[k] = pgarray_text(&a[k]);
-	if (dirty > 0)
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].dirty)
+			cols_add(rows[i].found ? &old : &fresh, &rows[i]);
+	if (old.a[0].n > 0) {
+		cols_params(&old, p, count);
 		db_batch_add(h->q, "order_store",
 		    "UPDATE orders o SET status = u.status, early = u.early, reason = u.reason, "
 		    "  released_at = CASE WHEN u.released THEN coalesce(o.released_at, now()) END, "
@@ -154,13 +193,26 @@ store(struct handler_ctx *h, const struct order_row *rows, size_t n)
 		    "  cancelled_at = CASE WHEN u.status = 'CANCELLED' "
 		    "    THEN coalesce(o.cancelled_at, clock_timestamp()) END, "
 		    "  updated_at = clock_timestamp() "
-		    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], "
-		    "  $6::boolean[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) "
-		    "  AS u(order_id, status, early, reason, released, refunded, customer, items, total, "
-		    "  currency, tp) "
-		    "WHERE o.order_id = u.order_id", 11, p);
-	for (int k = 0; k < 11; k++)
-		pgarray_free(&a[k]);
+		    "FROM " ORDER_UNNEST " WHERE o.order_id = u.order_id", 11, p);
+	}
+	if (fresh.a[0].n > 0) {
+		cols_params(&fresh, p, count);
+		db_batch_add(h->q, "order_create",
+		    "WITH c AS (INSERT INTO orders (order_id, status, early, reason, released_at, "
+		    "  refunded_at, customer_id, items, total_cents, currency, traceparent, created_at, "
+		    "  confirmed_at, cancelled_at) "
+		    "SELECT order_id, status, early, reason, CASE WHEN released THEN now() END, "
+		    "  CASE WHEN refunded THEN now() END, nullif(customer, ''), nullif(items, '')::jsonb, "
+		    "  nullif(total, '')::bigint, nullif(currency, ''), nullif(tp, ''), "
+		    "  CASE WHEN customer <> '' THEN clock_timestamp() END, "
+		    "  CASE WHEN status = 'CONFIRMED' THEN clock_timestamp() END, "
+		    "  CASE WHEN status = 'CANCELLED' THEN clock_timestamp() END "
+		    "FROM " ORDER_UNNEST " ORDER BY order_id "
+		    "ON CONFLICT (order_id) DO NOTHING RETURNING 1) "
+		    "SELECT chorus_expect_rows((SELECT count(*) FROM c), $12::bigint)", 12, p);
+	}
+	cols_free(&old);
+	cols_free(&fresh);
 }
 
 /* Emit the step's event (OrderConfirmed or OrderCancelled), if any. */
@@ -209,15 +261,12 @@ order_apply(struct handler_ctx *h, const struct event *const *evs, size_t n)
 	struct order_row *rows;
 	size_t at, nrows;
 
-	at = handler_lock_orders(h, evs, n, "order_insert",
-	    "INSERT INTO orders (order_id) SELECT DISTINCT o FROM unnest($1::text[]) AS u(o) "
-	    "ORDER BY 1 ON CONFLICT (order_id) DO NOTHING",
-	    "order_lock",
+	at = handler_lock_orders(h, evs, n, "order_lock",
 	    "SELECT " ORDER_COLUMNS " FROM orders WHERE order_id = ANY($1::text[]) "
 	    "ORDER BY order_id FOR UPDATE");
 	if (handler_load(h) != 0)
 		return -1;
-	rows = rows_from(db_batch_result(h->q, at), &nrows);
+	rows = rows_from(db_batch_result(h->q, at), evs, n, &nrows);
 	for (size_t i = 0; i < n; i++) {
 		struct order_row *r;
 		int in = order_input_of(evs[i]->type);
@@ -225,10 +274,6 @@ order_apply(struct handler_ctx *h, const struct event *const *evs, size_t n)
 		if (!h->fresh[i] || in < 0)
 			continue;
 		r = handler_find_row(rows, nrows, sizeof(*rows), evs[i]->order_id);
-		if (r == NULL) {	/* cannot be: the rows were just created and locked */
-			free(rows);
-			return handler_fail(h, ERR_TRANSIENT, false, "order %s not locked", evs[i]->order_id);
-		}
 		step_row(h, r, (enum order_input)in, evs[i], NULL);
 	}
 	store(h, rows, nrows);
@@ -262,7 +307,7 @@ sweep(struct handler_ctx *h)
 		free(trace);
 		return -1;
 	}
-	rows = rows_from(db_batch_result(h->q, at), &nrows);
+	rows = rows_from(db_batch_result(h->q, at), NULL, 0, &nrows);
 	for (size_t i = 0; i < nrows; i++) {
 		/* the cancellation continues the trace the order was created in */
 		strlcpy_(trace->traceparent, rows[i].traceparent, sizeof(trace->traceparent));

@@ -29,6 +29,7 @@ struct pay {
 	long long amount;
 	char customer[ENVELOPE_ID_MAX + 1];
 	char currency[4];
+	bool found;			/* it has a row (else created if it changes) */
 	bool dirty;
 };
 
@@ -39,10 +40,7 @@ queue_loads(struct handler_ctx *h, const struct event *const *evs, size_t n)
 	struct pgarray customers = { 0 }, orders = { 0 };
 	size_t at;
 
-	at = handler_lock_orders(h, evs, n, "pay_insert",
-	    "INSERT INTO payments (order_id, status) SELECT DISTINCT o, 'NONE' "
-	    "FROM unnest($1::text[]) AS u(o) ORDER BY 1 ON CONFLICT (order_id) DO NOTHING",
-	    "pay_lock",
+	at = handler_lock_orders(h, evs, n, "pay_lock",
 	    "SELECT order_id, status, coalesce(payment_id::text, ''), reason, amount_cents, "
 	    "  coalesce(customer_id, ''), coalesce(currency, '') "
 	    "FROM payments WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE");
@@ -58,13 +56,14 @@ queue_loads(struct handler_ctx *h, const struct event *const *evs, size_t n)
 	return at;
 }
 
+/* The loaded payments and a new one for each order of evs without one, sorted by key. */
 static struct pay *
-pays_from(PGresult *res, size_t *n)
+pays_from(PGresult *res, const struct event *const *evs, size_t nevs, size_t *n)
 {
 	struct pay *v;
 
 	*n = (size_t)PQntuples(res);
-	v = xcalloc(*n + 1, sizeof(*v));
+	v = xcalloc(*n + nevs + 1, sizeof(*v));
 	for (int i = 0; i < PQntuples(res); i++) {
 		strlcpy_(v[i].order_id, PQgetvalue(res, i, 0), sizeof(v[i].order_id));
 		v[i].status = payment_status_from_name(PQgetvalue(res, i, 1));
@@ -75,8 +74,9 @@ pays_from(PGresult *res, size_t *n)
 		v[i].amount = atoll(PQgetvalue(res, i, 4));
 		strlcpy_(v[i].customer, PQgetvalue(res, i, 5), sizeof(v[i].customer));
 		strlcpy_(v[i].currency, PQgetvalue(res, i, 6), sizeof(v[i].currency));
+		v[i].found = true;
 	}
-	handler_sort_rows(v, *n, sizeof(*v));
+	handler_add_missing(v, n, sizeof(*v), sizeof(v->order_id), evs, nevs);
 	return v;
 }
 
@@ -146,17 +146,24 @@ apply_one(struct handler_ctx *h, struct ledger *l, struct pay *v, const struct e
 	return 0;
 }
 
-/* Queue the UPDATE of the changed payments. */
+/* The columns both payment statements take, $1..$7. */
+#define PAY_UNNEST \
+	"unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], " \
+	"  $7::text[]) AS u(order_id, status, reason, pid, amount, customer, currency)"
+
+/* Queue statement name/sql over the changed payments found (or not), with $8 their count. */
 static void
-store(struct handler_ctx *h, const struct pay *v, size_t n)
+store_some(struct handler_ctx *h, const struct pay *v, size_t n, bool found, const char *name,
+    const char *sql, int nparams)
 {
 	struct pgarray a[7] = { { 0 } };
-	const char *p[7];
+	const char *p[8];
+	char count[24];
 
 	for (size_t i = 0; i < n; i++) {
 		char amount[32];
 
-		if (!v[i].dirty)
+		if (!v[i].dirty || v[i].found != found)
 			continue;
 		snprintf(amount, sizeof(amount), "%lld", v[i].amount);
 		pgarray_add(&a[0], v[i].order_id);
@@ -169,17 +176,31 @@ store(struct handler_ctx *h, const struct pay *v, size_t n)
 	}
 	for (int k = 0; k < 7; k++)
 		p[k] = pgarray_text(&a[k]);
+	snprintf(count, sizeof(count), "%zu", a[0].n);
+	p[7] = count;
 	if (a[0].n > 0)
-		db_batch_add(h->q, "pay_store",
-		    "UPDATE payments p SET status = u.status, reason = u.reason, "
-		    "  payment_id = coalesce(nullif(u.pid, '')::uuid, p.payment_id), "
-		    "  amount_cents = u.amount, customer_id = coalesce(nullif(u.customer, ''), p.customer_id), "
-		    "  currency = coalesce(nullif(u.currency, ''), p.currency), updated_at = now() "
-		    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], "
-		    "  $7::text[]) AS u(order_id, status, reason, pid, amount, customer, currency) "
-		    "WHERE p.order_id = u.order_id", 7, p);
+		db_batch_add(h->q, name, sql, nparams, p);
 	for (int k = 0; k < 7; k++)
 		pgarray_free(&a[k]);
+}
+
+/* Queue the storing of the changed payments: an UPDATE, an INSERT for new ones. */
+static void
+store(struct handler_ctx *h, const struct pay *v, size_t n)
+{
+	store_some(h, v, n, true, "pay_store",
+	    "UPDATE payments p SET status = u.status, reason = u.reason, "
+	    "  payment_id = coalesce(nullif(u.pid, '')::uuid, p.payment_id), "
+	    "  amount_cents = u.amount, customer_id = coalesce(nullif(u.customer, ''), p.customer_id), "
+	    "  currency = coalesce(nullif(u.currency, ''), p.currency), updated_at = now() "
+	    "FROM " PAY_UNNEST " WHERE p.order_id = u.order_id", 7);
+	store_some(h, v, n, false, "pay_create",
+	    "WITH c AS (INSERT INTO payments (order_id, status, reason, payment_id, amount_cents, "
+	    "  customer_id, currency) "
+	    "SELECT order_id, status, reason, nullif(pid, '')::uuid, amount, nullif(customer, ''), "
+	    "  nullif(currency, '') FROM " PAY_UNNEST " ORDER BY order_id "
+	    "ON CONFLICT (order_id) DO NOTHING RETURNING 1) "
+	    "SELECT chorus_expect_rows((SELECT count(*) FROM c), $8::bigint)", 8);
 }
 
 int
@@ -193,7 +214,7 @@ payment_apply(struct handler_ctx *h, const struct event *const *evs, size_t n)
 	at = queue_loads(h, evs, n);
 	if (handler_load(h) != 0)
 		goto out;
-	v = pays_from(db_batch_result(h->q, at), &nv);
+	v = pays_from(db_batch_result(h->q, at), evs, n, &nv);
 	l = provider_ledger(db_batch_result(h->q, at + 1));
 	for (size_t i = 0; i < n; i++) {
 		struct pay *p;
@@ -203,10 +224,6 @@ payment_apply(struct handler_ctx *h, const struct event *const *evs, size_t n)
 		if (handler_keep_alive(h) != 0)
 			goto out;
 		p = handler_find_row(v, nv, sizeof(*v), evs[i]->order_id);
-		if (p == NULL) {	/* cannot be: the rows were just created and locked */
-			handler_fail(h, ERR_TRANSIENT, false, "payment %s not locked", evs[i]->order_id);
-			goto out;
-		}
 		if (apply_one(h, l, p, evs[i]) != 0)
 			goto out;
 	}
