@@ -36,6 +36,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "outbox.h"
 #include "pgarray.h"
 #include "procstat.h"
 #include "topology.h"
@@ -507,7 +508,8 @@ drained_now(struct drain *d)
 		return 0;
 	for (int s = 0; s < SVC__COUNT; s++) {
 		PGresult *res = db_query(d->db[s], "bench_drained",
-		    "SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) + "
+		    /* the index-only form: the bench's polls must not weigh on what it measures */
+		    "SELECT (SELECT count(*) FROM outbox o WHERE " OUTBOX_PENDING_WHERE ") + "
 		    "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
 		    "  AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
 		    "  AND state <> 'idle')", 0, NULL);
@@ -727,6 +729,7 @@ struct figures {
 	int cpu_complete;
 	double others_s, others_pct;	/* what other processes ran meanwhile (-1: unknown) */
 	long rss_kb[BENCH_MAX_WORKERS];
+	long private_kb[BENCH_MAX_WORKERS];	/* at the end of the run */
 };
 
 static int
@@ -915,6 +918,8 @@ json_workers(const struct procs *pr, const struct figures *f)
 		jadd(o, "name", json_object_new_string(pr->worker_name[i]));
 		jadd(o, "pid", json_object_new_int64(pr->worker[i]));
 		jadd(o, "peak_rss_kb", f->rss_kb[i] >= 0 ? json_object_new_int64(f->rss_kb[i]) : NULL);
+		jadd(o, "private_kb", f->private_kb[i] >= 0 ?
+		    json_object_new_int64(f->private_kb[i]) : NULL);
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -989,6 +994,14 @@ print_cpu(const struct procs *pr, const struct figures *f)
 		printf("%s%s %.1f MB", i ? ", " : "", pr->worker_name[i],
 		    f->rss_kb[i] >= 0 ? (double)f->rss_kb[i] / 1024.0 : 0.0);
 	printf("%s\n", pr->nworkers ? "" : "(no worker found)");
+	if (pr->nworkers > 0) {
+		/* RSS counts the shared libraries' pages (libcrypto, libc ...) in every process */
+		printf("  private mem  ");
+		for (size_t i = 0; i < pr->nworkers; i++)
+			printf("%s%s %.1f MB", i ? ", " : "", pr->worker_name[i],
+			    f->private_kb[i] >= 0 ? (double)f->private_kb[i] / 1024.0 : 0.0);
+		printf(" (not shared with other processes)\n");
+	}
 }
 
 static void
@@ -1090,7 +1103,7 @@ defaults(struct params *pa)
 	if (pa->stack_dir != NULL && pa->stack_dir[0] == '\0')
 		pa->stack_dir = NULL;
 	envelope_new_uuid(uuid);
-	snprintf(pa->run, sizeof(pa->run), "%.8s", uuid);
+	snprintf(pa->run, sizeof(pa->run), "%.8s", uuid + 28);	/* the random end of a UUIDv7 */
 	pa->seed = strtoull(pa->run, NULL, 16);
 }
 
@@ -1233,6 +1246,8 @@ run(struct cli *c, struct bench *bn, const struct procs *pr, double *t_pub, stru
 	sample_cpu(pr, c1);
 	for (size_t i = 0; i < pr->nworkers; i++)
 		f->rss_kb[i] = procstat_peak_rss_kb(pr->worker[i]);
+	for (size_t i = 0; i < pr->nworkers; i++)
+		f->private_kb[i] = procstat_private_kb(pr->worker[i]);
 	broker_close(pub);
 	return ret;
 }

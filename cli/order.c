@@ -91,7 +91,7 @@ order_data(const struct cli *c, int argc, char **argv, struct json_object **data
 	}
 	if (id == NULL) {
 		envelope_new_uuid(u);
-		snprintf(gen, sizeof(gen), "ord-%.8s", u);
+		snprintf(gen, sizeof(gen), "ord-%.8s", u + 28);	/* random bits (UUIDv7 starts with the time) */
 		id = gen;
 	}
 	*data = json_object_new_object();

@@ -8,6 +8,8 @@
 
 /* Milliseconds on CLOCK_MONOTONIC (unaffected by changes of the wall clock). */
 uint64_t clock_ms(void);
+/* Microseconds on CLOCK_MONOTONIC. */
+uint64_t clock_us(void);
 /* Seconds on CLOCK_MONOTONIC, with a fraction. */
 double clock_s(void);
 

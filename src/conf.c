@@ -60,7 +60,7 @@ static const struct conf_key conf_keys[] = {
 	{ "relay_batch", K_LONG, OFF(relay_batch), 1, 10000,
 	  "500", "outbox rows the relay publishes per batch (confirms in flight)" },
 	{ "relay_poll_ms", K_LONG, OFF(relay_poll_ms), 10, 600000,
-	  "100", "how often the active relay looks for outbox rows when not woken" },
+	  "1000", "how often the active relay looks for outbox rows when not woken" },
 	{ "saga_deadline", K_LONG, OFF(saga_deadline_s), 1, 86400,
 	  "60", "seconds a PENDING order may wait before it is cancelled (reason timeout)" },
 	{ "sweep_ms", K_LONG, OFF(sweep_ms), 10, 600000,

@@ -162,6 +162,20 @@ procstat_peak_rss_kb(pid_t pid)
 	return atol(v + strlen("\nVmHWM:"));
 }
 
+long
+procstat_private_kb(pid_t pid)
+{
+	char path[64], buf[4096];
+	const char *c, *d;
+
+	snprintf(path, sizeof(path), "/proc/%ld/smaps_rollup", (long)pid);
+	if (read_small(path, buf, sizeof(buf)) != 0 ||
+	    (c = strstr(buf, "\nPrivate_Clean:")) == NULL ||
+	    (d = strstr(buf, "\nPrivate_Dirty:")) == NULL)
+		return -1;
+	return atol(c + strlen("\nPrivate_Clean:")) + atol(d + strlen("\nPrivate_Dirty:"));
+}
+
 /* Inodes of the TCP sockets on port (see procstat_tcp_pids) into *inodes. */
 static void
 tcp_inodes(const char *table, unsigned port, int listening, unsigned long **inodes,

@@ -51,6 +51,12 @@ double procstat_machine_busy(void);
 /* Peak resident set size of pid in kB (VmHWM), or -1. */
 long procstat_peak_rss_kb(pid_t pid);
 /*
+ * Memory only pid holds, in kB (Private_Clean + Private_Dirty of
+ * /proc/<pid>/smaps_rollup: its heap, stacks and written pages, not the
+ * shared libraries' pages every process mapping them shares), or -1.
+ */
+long procstat_private_kb(pid_t pid);
+/*
  * Pids of the processes holding a TCP socket (IPv4 or IPv6) on port: with
  * listening, a listening socket whose local port it is; otherwise a
  * connected socket whose remote port it is. Up to max into pids; returns

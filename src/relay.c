@@ -3,7 +3,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -11,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "broker.h"
@@ -27,14 +31,13 @@
 #define CONFIRM_TIMEOUT_MS 30000
 #define LEADER_LOCK "1667788658"	/* advisory lock key: the active relay of a database */
 #define STANDBY_RETRY_MS 1000		/* how often a standing-by relay tries to take over */
+#define CHANNEL "chorus_outbox"		/* NOTIFY: a standing-by instance wrote outbox rows */
 
 struct relay {
 	const struct conf *cfg;
 	enum service_id svc;
 	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int woken;		/* under mu */
+	int wake_fd;		/* eventfd: relay_wake() counts, the thread polls it */
 	atomic_int draining;	/* publish what is pending, then exit */
 	atomic_int abort_now;	/* exit at once */
 	atomic_int ready;
@@ -260,7 +263,7 @@ relay_round(struct relay *r, struct db *db, struct broker_batch *bb, uint64_t *h
 {
 	struct round rd = { .bb = bb };
 	char *cause = NULL;
-	uint64_t h;
+	uint64_t h, t0 = clock_us(), t1, t2;
 	int n = -1, published;
 
 	if (read_rows(r, db, *horizon, &rd) != 0) {
@@ -270,12 +273,14 @@ relay_round(struct relay *r, struct db *db, struct broker_batch *bb, uint64_t *h
 	rd.fate = xcalloc((size_t)rd.n + 1, sizeof(*rd.fate));
 	rd.row_of = xcalloc((size_t)rd.n + 1, sizeof(*rd.row_of));
 	decide(&rd);
+	t1 = clock_us();
 	if (publish(r, &rd, &cause) != 0) {
 		log_warn("msg=\"outbox relay publish failure, rows stay pending\" error=\"%s\"", cause);
 		free(cause);
 		goto out;
 	}
 	h = next_horizon(r, &rd, *horizon);
+	t2 = clock_us();
 	published = record(db, &rd, h);
 	if (published < 0) {
 		log_warn("msg=\"outbox relay database failure\" error=\"%s\"", db_last_error(db));
@@ -291,6 +296,10 @@ relay_round(struct relay *r, struct db *db, struct broker_batch *bb, uint64_t *h
 		n += rd.fate[i] == ROW_HOLD;
 	if (rd.n >= r->cfg->relay_batch)
 		n = rd.n;
+	if (rd.n > 0)
+		log_debug("msg=\"relay round\" rows=%d published=%d read_us=%llu confirm_us=%llu "
+		    "record_us=%llu", rd.n, published, (unsigned long long)(t1 - t0),
+		    (unsigned long long)(t2 - t1), (unsigned long long)(clock_us() - t2));
 out:
 	round_free(&rd);
 	return n;
@@ -310,25 +319,47 @@ measure_backlog(struct db *db)
 	PQclear(res);
 }
 
-/* Wait until woken, told to stop, or ms pass. */
-static void
-relay_wait(struct relay *r, long ms)
-{
-	struct timespec ts;
+/* How a wait ended. */
+enum wake { WAKE_TIMEOUT, WAKE_LOCAL, WAKE_REMOTE };
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
+/*
+ * Wait until woken in-process (a commit of this worker, or a stop), by a
+ * NOTIFY on db's connection (a standing-by instance wrote rows; db may be
+ * NULL), or until ms pass.
+ */
+static enum wake
+relay_wait(struct relay *r, struct db *db, long ms)
+{
+	struct pollfd p[2] = { { r->wake_fd, POLLIN, 0 }, { db ? PQsocket(db_pg(db)) : -1, POLLIN, 0 } };
+	enum wake w = WAKE_TIMEOUT;
+	uint64_t count;
+	PGnotify *n;
+
+	if (atomic_load(&r->draining) || atomic_load(&r->abort_now))
+		return WAKE_LOCAL;
+	/* notifications that came while a query was read wait in libpq, not on the socket */
+	if (db != NULL && (n = PQnotifies(db_pg(db))) != NULL) {
+		do
+			PQfreemem(n);
+		while ((n = PQnotifies(db_pg(db))) != NULL);
+		return WAKE_REMOTE;
 	}
-	pthread_mutex_lock(&r->mu);
-	while (!r->woken && !atomic_load(&r->draining) && !atomic_load(&r->abort_now))
-		if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) != 0)
-			break;
-	r->woken = 0;
-	pthread_mutex_unlock(&r->mu);
+	if (poll(p, 2, (int)ms) < 0 && errno != EINTR)
+		return WAKE_TIMEOUT;
+	if (p[0].revents & POLLIN) {
+		if (read(r->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+			log_warn("msg=\"relay wake-up read failed\" error=\"%s\"", strerror(errno));
+		w = WAKE_LOCAL;
+	}
+	if (db != NULL && (p[1].revents & (POLLIN | POLLERR | POLLHUP))) {
+		(void)PQconsumeInput(db_pg(db));	/* a broken connection shows at the next query */
+		while ((n = PQnotifies(db_pg(db))) != NULL) {
+			PQfreemem(n);
+			if (w == WAKE_TIMEOUT)
+				w = WAKE_REMOTE;
+		}
+	}
+	return w;
 }
 
 /* Become the database's active relay: 1 yes, 0 another one is, -1 failure. Loads the horizon. */
@@ -345,6 +376,10 @@ take_lead(struct db *db, uint64_t *horizon)
 	lead = PQgetvalue(res, 0, 0)[0] == 't';
 	*horizon = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
+	if (lead && db_exec(db, "LISTEN " CHANNEL) != 0)
+		return -1;
+	if (lead)
+		log_info("msg=\"outbox relay active\" horizon=%" PRIu64, *horizon);
 	return lead;
 }
 
@@ -398,16 +433,18 @@ serve(struct relay *r, struct db *db, struct broker *b)
 		if (!lead) {
 			if (atomic_load(&r->draining))
 				done = 1;	/* the active relay publishes what this instance wrote */
-			else
-				relay_wait(r, STANDBY_RETRY_MS);
+			else if (relay_wait(r, NULL, STANDBY_RETRY_MS) == WAKE_LOCAL &&
+			    db_exec(db, "NOTIFY " CHANNEL) != 0)
+				done = 0;	/* tell the active relay: this worker wrote rows */
 		} else if ((n = relay_round(r, db, bb, &horizon)) < 0) {
 			done = 0;
 		} else if (n >= r->cfg->relay_batch) {
-			continue;	/* more may be waiting */
+			continue;	/* a full round: more may be waiting */
 		} else if (atomic_load(&r->draining) && n == 0) {
 			done = 1;
-		} else if (n == 0) {
-			relay_wait(r, r->cfg->relay_poll_ms);
+		} else if (!atomic_load(&r->draining)) {
+			/* a commit during the round woke it already: then no wait */
+			(void)relay_wait(r, db, r->cfg->relay_poll_ms);
 		}
 		if (done < 0 && broker_poll(b, &cause) != 0) {
 			log_warn("msg=\"outbox relay lost RabbitMQ\" error=\"%s\"", cause);
@@ -443,7 +480,7 @@ relay_main(void *arg)
 			free(cause);
 			if (atomic_load(&r->draining))
 				break;	/* nothing can be published: do not hold up the exit */
-			relay_wait(r, d);
+			(void)relay_wait(r, NULL, d);
 			continue;
 		}
 		attempt = 0;
@@ -464,17 +501,14 @@ struct relay *
 relay_start(const struct conf *cfg, enum service_id svc)
 {
 	struct relay *r = xcalloc(1, sizeof(*r));
-	pthread_condattr_t ca;
 
 	r->cfg = cfg;
 	r->svc = svc;
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
-		log_error("msg=\"cannot start the outbox relay thread\"");
+	r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->wake_fd < 0 || pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+		log_error("msg=\"cannot start the outbox relay thread\" error=\"%s\"", strerror(errno));
+		if (r->wake_fd >= 0)
+			close(r->wake_fd);
 		free(r);
 		return NULL;
 	}
@@ -484,10 +518,11 @@ relay_start(const struct conf *cfg, enum service_id svc)
 void
 relay_wake(struct relay *r)
 {
-	pthread_mutex_lock(&r->mu);
-	r->woken = 1;
-	pthread_cond_signal(&r->cv);
-	pthread_mutex_unlock(&r->mu);
+	uint64_t one = 1;
+
+	/* a full counter (never, in practice) still wakes the thread */
+	if (write(r->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("msg=\"relay wake-up failed\" error=\"%s\"", strerror(errno));
 }
 
 int
@@ -520,7 +555,6 @@ relay_stop(struct relay *r, int timeout_s)
 		/* it is blocked at most one confirm timeout: leave it, the process exits */
 		return;
 	}
-	pthread_mutex_destroy(&r->mu);
-	pthread_cond_destroy(&r->cv);
+	close(r->wake_fd);
 	free(r);
 }

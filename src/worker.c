@@ -173,6 +173,13 @@ on_tick(const struct consumer_stats *st, int connected)
 	}
 }
 
+void
+worker_outbox_written(void)
+{
+	if (the_relay != NULL)
+		relay_wake(the_relay);
+}
+
 /* Readiness: consuming, and the relay connected to both servers. */
 static int
 is_ready(char *why, size_t whylen)

@@ -18,6 +18,13 @@ struct worker_ops {
 	void (*init)(const struct conf *cfg);
 };
 
+/*
+ * Tell the worker's relay that a transaction committed outbox rows (a
+ * thread of the daemon other than the consumer, e.g. its HTTP API), so it
+ * publishes them now. Thread-safe, cheap; does nothing before the relay runs.
+ */
+void worker_outbox_written(void);
+
 /* Parse options, load the config, run the worker until SIGTERM. Returns the exit status. */
 int worker_main(int argc, char **argv, const struct worker_ops *ops);
 

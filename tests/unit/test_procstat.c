@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -104,6 +105,22 @@ test_self(void **unused)
 	procstat_free(&ps);
 	if (procstat_peak_rss_kb(getpid()) <= 0)
 		fail_msg("peak RSS: got %ld kB, want > 0", procstat_peak_rss_kb(getpid()));
+	{
+		/* a private megabyte, written: it shows, and private memory stays under peak RSS */
+		long before = procstat_private_kb(getpid()), after;
+		volatile char *mb = malloc(1 << 20);
+
+		for (int i = 0; mb != NULL && i < (1 << 20); i += 4096)
+			mb[i] = 1;
+		after = procstat_private_kb(getpid());
+		if (before <= 0 || after < before + 900)
+			fail_msg("private memory: got %ld kB then %ld kB after writing 1 MB, want +1024",
+			    before, after);
+		if (after > procstat_peak_rss_kb(getpid()))
+			fail_msg("private memory: got %ld kB, want at most the peak RSS %ld kB", after,
+			    procstat_peak_rss_kb(getpid()));
+		free((void *)mb);
+	}
 }
 
 int
