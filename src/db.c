@@ -105,7 +105,12 @@ db_classify(const char *s)
 	    strcmp(s, "57014") == 0 ||	/* query_canceled (statement timeout) */
 	    strncmp(s, "08", 2) == 0 ||	/* connection exceptions */
 	    strncmp(s, "53", 2) == 0 ||	/* insufficient resources */
-	    strncmp(s, "57P", 3) == 0)	/* operator intervention: shutdown, crash */
+	    strncmp(s, "57P", 3) == 0 ||	/* operator intervention: shutdown, crash */
+	    /* the schema is not what the program expects (a migration not applied):
+	     * the operator's to fix, not the message's fault */
+	    strcmp(s, "42P01") == 0 ||	/* undefined_table */
+	    strcmp(s, "42703") == 0 ||	/* undefined_column */
+	    strcmp(s, "42883") == 0)	/* undefined_function */
 		return DB_TRANSIENT;
 	return DB_PERMANENT;
 }

@@ -27,11 +27,14 @@ struct outbox_batch {
 
 /*
  * Rows neither published nor waiting in the retry tier are newer than the
- * relay's horizon (relay.h): this condition, over the table outbox aliased o,
- * finds exactly the unpublished rows using indexes only.
+ * relay's stored horizon (relay.h): this condition, over the table outbox
+ * aliased o, finds exactly the unpublished rows using indexes only. (The
+ * least() guards a database restored into another cluster, whose
+ * transaction ids are lower than the stored horizon.)
  */
 #define OUTBOX_PENDING_WHERE \
-	"o.published_at IS NULL AND (o.tx >= (SELECT horizon FROM outbox_relay) OR o.attempts > 0)"
+	"o.published_at IS NULL AND (o.attempts > 0 OR o.tx >= (SELECT least(horizon, " \
+	"pg_snapshot_xmin(pg_current_snapshot())) FROM outbox_relay))"
 
 /* Start an empty batch for service svc (no allocation until the first add). */
 void outbox_batch_init(struct outbox_batch *ob, enum service_id svc);

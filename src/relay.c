@@ -32,6 +32,7 @@
 #define LEADER_LOCK "1667788658"	/* advisory lock key: the active relay of a database */
 #define STANDBY_RETRY_MS 1000		/* how often a standing-by relay tries to take over */
 #define CHANNEL "chorus_outbox"		/* NOTIFY: a standing-by instance wrote outbox rows */
+#define FRONTIER_MAX 64			/* running transactions a frontier lists */
 
 struct relay {
 	const struct conf *cfg;
@@ -44,19 +45,35 @@ struct relay {
 	atomic_ulong published;
 };
 
+/*
+ * Where new rows can be: every unpublished row with attempts = 0 that the
+ * relay has not read yet was written by a transaction tx >= lo, or by one
+ * of x[] (transactions still running, below lo, when it last read).
+ */
+struct frontier {
+	uint64_t lo;
+	uint64_t x[FRONTIER_MAX];
+	size_t nx;
+	int overflow;		/* more were running than x holds: lo stays at the oldest */
+};
+
 /* What a round does with one row it read. */
 enum row_fate {
-	ROW_PUBLISH,		/* sent; its confirm decides */
-	ROW_HOLD,		/* behind an earlier row of its order sent in this round: next round */
-	ROW_WAIT,		/* behind a row that cannot go now: joins the retry tier */
-	ROW_LATER,		/* in the retry tier, not due yet */
+	ROW_PUBLISH,		/* the first unpublished row of its order: sent, its confirm decides */
+	ROW_WAIT,		/* behind an earlier unpublished row of its order: joins the retry tier */
+	ROW_LATER,		/* in the retry tier and still behind an earlier row: stays */
 };
 
 /* One round's state: the rows read and what became of them. */
 struct round {
 	PGresult *res;
 	int n;
-	uint64_t xmin;		/* oldest transaction running when the rows were read */
+	uint64_t xmin, xmax;	/* of the snapshot the rows were read with */
+	uint64_t xip[FRONTIER_MAX];	/* transactions running then */
+	size_t nxip;
+	int xip_overflow;
+	int new_rows;		/* rows of part 2 (tx >= lo), in tx order */
+	int retry_rows;		/* rows of part 3 (due retries) */
 	enum row_fate *fate;
 	struct broker_batch *bb;	/* the rows sent, in order */
 	int *row_of;		/* message of bb -> row */
@@ -64,7 +81,10 @@ struct round {
 };
 
 /* Columns of the round's query. */
-enum { C_XMIN, C_CTID, C_ID, C_TYPE, C_AGG, C_BODY, C_KEY, C_TRACE, C_TIME, C_TX, C_TRIES, C_DUE };
+enum {
+	C_XMIN, C_XMAX, C_XIP, C_PART, C_CTID, C_ID, C_TYPE, C_AGG, C_BODY, C_KEY, C_TRACE, C_TIME,
+	C_TX, C_TRIES, C_BLOCKED
+};
 
 static const char *
 col(const struct round *rd, int row, int c)
@@ -72,54 +92,91 @@ col(const struct round *rd, int row, int c)
 	return PQgetvalue(rd->res, row, c);
 }
 
+/* The list "a,b,c" of f's running transactions as an xid8[] literal "{a,b,c}". */
+static void
+xid_array(const uint64_t *x, size_t n, char *out, size_t len)
+{
+	size_t k = (size_t)snprintf(out, len, "{");
+
+	for (size_t i = 0; i < n && k < len; i++)
+		k += (size_t)snprintf(out + k, len - k, "%s%" PRIu64, i ? "," : "", x[i]);
+	if (k < len)
+		snprintf(out + k, len - k, "}");
+}
+
+/* The snapshot's running transactions, "a,b,c", into rd. */
+static void
+parse_xip(struct round *rd, const char *list)
+{
+	rd->nxip = 0;
+	rd->xip_overflow = 0;
+	while (*list != '\0') {
+		char *end;
+		uint64_t x = strtoull(list, &end, 10);
+
+		if (end == list)
+			break;
+		if (rd->nxip < FRONTIER_MAX)
+			rd->xip[rd->nxip++] = x;
+		else
+			rd->xip_overflow = 1;
+		list = *end == ',' ? end + 1 : end;
+	}
+}
+
 /*
- * Read the unpublished rows past the horizon and those of the retry tier,
- * in seq order, with the snapshot's xmin (one row even when there are none).
+ * Read, with one snapshot: (1) new rows of the transactions that were still
+ * running below the frontier, (2) new rows from the frontier on, in tx order,
+ * at most relay_batch, (3) due rows of the retry tier, at most relay_batch;
+ * each with whether an earlier row of its order is unpublished. One row of
+ * snapshot figures even when there is nothing.
  */
 static int
-read_rows(struct relay *r, struct db *db, uint64_t horizon, struct round *rd)
+read_rows(struct relay *r, struct db *db, const struct frontier *f, struct round *rd)
 {
-	char h[24], limit[24];
-	const char *p[2] = { h, limit };
+	char lo[24], limit[24], xs[FRONTIER_MAX * 21 + 3];
+	const char *p[3] = { lo, xs, limit };
+	int n;
 
-	snprintf(h, sizeof(h), "%" PRIu64, horizon);
+	snprintf(lo, sizeof(lo), "%" PRIu64, f->lo);
+	xid_array(f->x, f->nx, xs, sizeof(xs));
 	snprintf(limit, sizeof(limit), "%ld", r->cfg->relay_batch);
 	rd->res = db_query(db, "relay_read",
-	    "WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin) "
-	    "SELECT s.xmin, o.rid::text, o.id::text, o.type, o.aggregateid, o.payload::text, "
-	    "  o.routing_key, coalesce(o.traceparent, ''), extract(epoch FROM o.created_at)::bigint, "
-	    "  o.tx::text, o.attempts, o.attempts = 0 OR o.next_attempt_at <= now() "
-	    "FROM s LEFT JOIN LATERAL (SELECT o.ctid AS rid, o.* FROM outbox o "
-	    "  WHERE o.published_at IS NULL AND (o.tx >= $1::xid8 OR o.attempts > 0) "
-	    "  ORDER BY o.seq LIMIT $2) o ON true", 2, p);
+	    "WITH s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap), r AS ("
+	    "  (SELECT 1 AS part, o.* , o.ctid AS rid FROM outbox o WHERE o.attempts = 0 "
+	    "    AND o.published_at IS NULL AND o.tx = ANY($2::xid8[])) "
+	    "  UNION ALL (SELECT 2, o.*, o.ctid FROM outbox o WHERE o.attempts = 0 "
+	    "    AND o.published_at IS NULL AND o.tx >= $1::xid8 ORDER BY o.tx LIMIT $3) "
+	    "  UNION ALL (SELECT 3, o.*, o.ctid FROM outbox o WHERE o.attempts > 0 "
+	    "    AND o.published_at IS NULL AND o.next_attempt_at <= now() ORDER BY o.seq LIMIT $3)) "
+	    "SELECT pg_snapshot_xmin(s.snap)::text, pg_snapshot_xmax(s.snap)::text, "
+	    "  (SELECT coalesce(string_agg(x::text, ','), '') FROM pg_snapshot_xip(s.snap) x), "
+	    "  r.part, r.rid::text, r.id::text, r.type, r.aggregateid, r.payload::text, r.routing_key, "
+	    "  coalesce(r.traceparent, ''), extract(epoch FROM r.created_at)::bigint, r.tx::text, "
+	    "  r.attempts, EXISTS (SELECT 1 FROM outbox e WHERE e.aggregateid = r.aggregateid "
+	    "    AND e.seq < r.seq AND e.published_at IS NULL) "
+	    "FROM s LEFT JOIN r ON true ORDER BY r.part, r.tx, r.seq", 3, p);
 	if (rd->res == NULL)
 		return -1;
 	rd->xmin = strtoull(col(rd, 0, C_XMIN), NULL, 10);
-	rd->n = PQgetisnull(rd->res, 0, C_ID) ? 0 : PQntuples(rd->res);
+	rd->xmax = strtoull(col(rd, 0, C_XMAX), NULL, 10);
+	parse_xip(rd, col(rd, 0, C_XIP));
+	n = PQgetisnull(rd->res, 0, C_ID) ? 0 : PQntuples(rd->res);
+	rd->n = n;
+	for (int i = 0; i < n; i++) {
+		rd->new_rows += col(rd, i, C_PART)[0] == '2';
+		rd->retry_rows += col(rd, i, C_PART)[0] == '3';
+	}
 	return 0;
 }
 
-/* Has an earlier row of the round, before row i, the same order? Its index, or -1. */
-static int
-earlier_of_order(const struct round *rd, int i)
-{
-	for (int k = i - 1; k >= 0; k--)
-		if (strcmp(col(rd, k, C_AGG), col(rd, i, C_AGG)) == 0)
-			return k;
-	return -1;
-}
-
-/* Decide each row's fate: only the first row of each order may go, if it is due. */
+/* Only the first unpublished row of each order may go: one order's events leave in order. */
 static void
 decide(struct round *rd)
 {
 	for (int i = 0; i < rd->n; i++) {
-		int k = earlier_of_order(rd, i);
-
-		if (k < 0)
-			rd->fate[i] = col(rd, i, C_DUE)[0] == 't' ? ROW_PUBLISH : ROW_LATER;
-		else if (rd->fate[k] == ROW_PUBLISH || rd->fate[k] == ROW_HOLD)
-			rd->fate[i] = ROW_HOLD;
+		if (col(rd, i, C_BLOCKED)[0] != 't')
+			rd->fate[i] = ROW_PUBLISH;
 		else
 			rd->fate[i] = atoi(col(rd, i, C_TRIES)) > 0 ? ROW_LATER : ROW_WAIT;
 	}
@@ -158,79 +215,99 @@ publish(struct relay *r, struct round *rd, char **cause)
 }
 
 /*
- * The next horizon: the round's xmin, held back by every row it leaves
- * unpublished with attempts = 0 (held behind an earlier row of its order);
- * not advanced past anything when the round was full (rows beyond its
- * limit are unseen). Rows sent that the broker refused and rows waiting
- * behind a stuck one join the retry tier (attempts > 0) in the same
- * statement that stores the horizon, so they need no holding back.
+ * The frontier after the round. Not full: every transaction below the
+ * snapshot's xmax had finished but those running, x[]; a full read of part
+ * 2 stops at the last tx it read (rows of that tx may be left).
  */
-static uint64_t
-next_horizon(const struct relay *r, const struct round *rd, uint64_t horizon)
+static void
+frontier_next(const struct relay *r, const struct round *rd, struct frontier *f)
 {
-	uint64_t h = rd->xmin;
+	uint64_t lo = rd->xmax;
+	size_t k = 0;
 
-	if (rd->n >= r->cfg->relay_batch)
-		return horizon;
-	for (int i = 0; i < rd->n; i++)
-		if (rd->fate[i] != ROW_PUBLISH && rd->fate[i] != ROW_WAIT &&
-		    atoi(col(rd, i, C_TRIES)) == 0) {
-			uint64_t tx = strtoull(col(rd, i, C_TX), NULL, 10);
+	if (rd->new_rows >= r->cfg->relay_batch)
+		for (int i = rd->n - 1; i >= 0; i--)
+			if (col(rd, i, C_PART)[0] == '2') {
+				lo = strtoull(col(rd, i, C_TX), NULL, 10);
+				break;
+			}
+	if (rd->xip_overflow) {
+		/* too many running to list: keep from the oldest one on (a slower read) */
+		f->lo = rd->xmin < lo ? rd->xmin : lo;
+		f->nx = 0;
+		return;
+	}
+	for (size_t i = 0; i < rd->nxip; i++)
+		if (rd->xip[i] < lo)
+			f->x[k++] = rd->xip[i];
+	f->nx = k;
+	f->lo = lo;
+}
 
-			if (tx < h)
-				h = tx;
-		}
-	return h > horizon ? h : horizon;
+/* The horizon to store: the lowest transaction a new row can come from. */
+static uint64_t
+frontier_horizon(const struct frontier *f)
+{
+	uint64_t h = f->lo;
+
+	for (size_t i = 0; i < f->nx; i++)
+		if (f->x[i] < h)
+			h = f->x[i];
+	return h;
+}
+
+/* Add row i's ctid and id to the arrays t and d. */
+static void
+add_row(const struct round *rd, int i, struct pgarray *t, struct pgarray *d)
+{
+	pgarray_add(t, col(rd, i, C_CTID));
+	pgarray_add(d, col(rd, i, C_ID));
 }
 
 /*
- * Record the round in one statement: published rows, rows refused by the
- * broker (retry tier, backoff), rows waiting behind them (retry tier, due
- * now) and the new horizon. Returns rows published, or -1.
+ * Record the round with one statement: published rows, rows refused by the
+ * broker (retry tier, backoff), rows waiting behind an earlier row of their
+ * order (retry tier, due now) and the horizon. Rows are found by ctid, and
+ * their id must match too (a rewrite of the table moves rows). Returns rows
+ * published, or -1.
  */
 static int
 record(struct db *db, const struct round *rd, uint64_t horizon)
 {
-	struct pgarray done = { 0 }, refused = { 0 }, waiting = { 0 };
+	struct pgarray a[6] = { { 0 } };
 	char h[24];
-	const char *p[4];
+	const char *p[7];
 	PGresult *res;
 	int published = 0;
 
 	for (size_t s = 0; s < rd->sent; s++) {
-		int i = rd->row_of[s];
+		int ack = broker_batch_status(rd->bb, s) == CONFIRM_ACK;
 
-		if (broker_batch_status(rd->bb, s) == CONFIRM_ACK) {
-			pgarray_add(&done, col(rd, i, C_CTID));
-			published++;
-		} else {
-			pgarray_add(&refused, col(rd, i, C_CTID));
-		}
+		add_row(rd, rd->row_of[s], &a[ack ? 0 : 2], &a[ack ? 1 : 3]);
+		published += ack;
 	}
 	for (int i = 0; i < rd->n; i++)
 		if (rd->fate[i] == ROW_WAIT)
-			pgarray_add(&waiting, col(rd, i, C_CTID));
+			add_row(rd, i, &a[4], &a[5]);
 	snprintf(h, sizeof(h), "%" PRIu64, horizon);
-	p[0] = pgarray_text(&done);
-	p[1] = pgarray_text(&refused);
-	p[2] = pgarray_text(&waiting);
-	p[3] = h;
-	/* rows are found by ctid: only this relay updates them while it holds the lock */
+	for (int k = 0; k < 6; k++)
+		p[k] = pgarray_text(&a[k]);
+	p[6] = h;
 	res = db_query(db, "relay_record",
 	    "WITH p AS (UPDATE outbox SET published_at = now() "
-	    "    WHERE ctid = ANY($1::tid[]) AND published_at IS NULL RETURNING 1), "
+	    "    WHERE ctid = ANY($1::tid[]) AND id = ANY($2::uuid[]) AND published_at IS NULL "
+	    "    RETURNING 1), "
 	    "  f AS (UPDATE outbox SET attempts = attempts + 1, "
 	    "    last_error = 'returned or nacked by the broker', "
 	    "    next_attempt_at = now() + make_interval(secs => power(2, least(attempts, 6))) "
-	    "    WHERE ctid = ANY($2::tid[]) RETURNING 1), "
+	    "    WHERE ctid = ANY($3::tid[]) AND id = ANY($4::uuid[]) RETURNING 1), "
 	    "  w AS (UPDATE outbox SET attempts = 1, "
 	    "    last_error = 'waiting behind an earlier event of the same order' "
-	    "    WHERE ctid = ANY($3::tid[]) AND attempts = 0 RETURNING 1), "
-	    "  h AS (UPDATE outbox_relay SET horizon = $4::xid8 WHERE horizon < $4::xid8 RETURNING 1) "
-	    "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM f), (SELECT count(*) FROM w)", 4, p);
-	pgarray_free(&done);
-	pgarray_free(&refused);
-	pgarray_free(&waiting);
+	    "    WHERE ctid = ANY($5::tid[]) AND id = ANY($6::uuid[]) AND attempts = 0 RETURNING 1), "
+	    "  h AS (UPDATE outbox_relay SET horizon = $7::xid8 WHERE horizon <> $7::xid8 RETURNING 1) "
+	    "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM f), (SELECT count(*) FROM w)", 7, p);
+	for (int k = 0; k < 6; k++)
+		pgarray_free(&a[k]);
 	if (res == NULL)
 		return -1;
 	if (atol(PQgetvalue(res, 0, 1)) > 0) {
@@ -253,20 +330,37 @@ round_free(struct round *rd)
 }
 
 /*
- * One round: read, publish, wait for the confirms, record. Returns the
- * rows read when the round was full (more may wait), else the rows it could
- * act on (0: nothing to do now: none, or only retry-tier rows not due), or
- * -1 when a connection failed (nothing is recorded: the rows go again).
+ * Whether to go again at once: a part read up to its limit, or rows moved to
+ * the retry tier that may go now; never when the round changed nothing.
  */
 static int
-relay_round(struct relay *r, struct db *db, struct broker_batch *bb, uint64_t *horizon)
+round_more(const struct relay *r, const struct round *rd, int published)
+{
+	int moved = 0;
+
+	for (int i = 0; i < rd->n; i++)
+		moved += rd->fate[i] == ROW_WAIT;
+	if (published == 0 && moved == 0)
+		return 0;
+	return moved > 0 || rd->new_rows >= r->cfg->relay_batch ||
+	    rd->retry_rows >= r->cfg->relay_batch;
+}
+
+/*
+ * One round: read, publish, wait for the confirms, record. Returns 1 when
+ * it should go again at once, 0 when it may wait, -1 when a connection
+ * failed (nothing is recorded: the rows go again).
+ */
+static int
+relay_round(struct relay *r, struct db *db, struct broker_batch *bb, struct frontier *f)
 {
 	struct round rd = { .bb = bb };
+	struct frontier next = *f;
 	char *cause = NULL;
-	uint64_t h, t0 = clock_us(), t1, t2;
-	int n = -1, published;
+	uint64_t t0 = clock_us(), t1, t2;
+	int ret = -1, published;
 
-	if (read_rows(r, db, *horizon, &rd) != 0) {
+	if (read_rows(r, db, f, &rd) != 0) {
 		log_warn("msg=\"outbox relay database failure\" error=\"%s\"", db_last_error(db));
 		goto out;
 	}
@@ -279,40 +373,41 @@ relay_round(struct relay *r, struct db *db, struct broker_batch *bb, uint64_t *h
 		free(cause);
 		goto out;
 	}
-	h = next_horizon(r, &rd, *horizon);
 	t2 = clock_us();
-	published = record(db, &rd, h);
-	if (published < 0) {
+	frontier_next(r, &rd, &next);
+	if ((published = record(db, &rd, frontier_horizon(&next))) < 0) {
 		log_warn("msg=\"outbox relay database failure\" error=\"%s\"", db_last_error(db));
 		goto out;
 	}
-	*horizon = h;
+	*f = next;
 	atomic_fetch_add(&r->published, (unsigned long)published);
-	n = (int)rd.sent;
 	for (size_t k = 0; k < rd.sent; k++)
 		if (broker_batch_status(bb, k) == CONFIRM_ACK)
 			metrics_published(event_type_from_name(col(&rd, rd.row_of[k], C_TYPE)), 1);
-	for (int i = 0; i < rd.n; i++)
-		n += rd.fate[i] == ROW_HOLD;
-	if (rd.n >= r->cfg->relay_batch)
-		n = rd.n;
 	if (rd.n > 0)
 		log_debug("msg=\"relay round\" rows=%d published=%d read_us=%llu confirm_us=%llu "
 		    "record_us=%llu", rd.n, published, (unsigned long long)(t1 - t0),
 		    (unsigned long long)(t2 - t1), (unsigned long long)(clock_us() - t2));
+	ret = round_more(r, &rd, published);
 out:
 	round_free(&rd);
-	return n;
+	return ret;
 }
 
-/* Refresh the backlog gauges (unpublished rows, age of the oldest). */
+/* Refresh the backlog gauges (unpublished rows, age of the oldest), from the frontier. */
 static void
-measure_backlog(struct db *db)
+measure_backlog(struct db *db, const struct frontier *f)
 {
-	PGresult *res = db_query(db, "relay_backlog",
-	    "SELECT count(*), coalesce(extract(epoch FROM now() - min(o.created_at)), 0) "
-	    "FROM outbox o WHERE " OUTBOX_PENDING_WHERE, 0, NULL);
+	char lo[24], xs[FRONTIER_MAX * 21 + 3];
+	const char *p[2] = { lo, xs };
+	PGresult *res;
 
+	snprintf(lo, sizeof(lo), "%" PRIu64, f->lo);
+	xid_array(f->x, f->nx, xs, sizeof(xs));
+	res = db_query(db, "relay_backlog",
+	    "SELECT count(*), coalesce(extract(epoch FROM now() - min(o.created_at)), 0) "
+	    "FROM outbox o WHERE o.published_at IS NULL AND (o.attempts > 0 OR "
+	    "  (o.attempts = 0 AND (o.tx >= $1::xid8 OR o.tx = ANY($2::xid8[]))))", 2, p);
 	if (res == NULL)
 		return;
 	metrics_outbox(atol(PQgetvalue(res, 0, 0)), atof(PQgetvalue(res, 0, 1)));
@@ -362,25 +457,39 @@ relay_wait(struct relay *r, struct db *db, long ms)
 	return w;
 }
 
-/* Become the database's active relay: 1 yes, 0 another one is, -1 failure. Loads the horizon. */
+/*
+ * Become the database's active relay: 1 yes, 0 another one is, -1 failure.
+ * Starts the frontier at the stored horizon, or at the snapshot's xmin when
+ * the stored one is above it (a database restored into another cluster,
+ * whose transaction ids are lower: then every row would look old).
+ */
 static int
-take_lead(struct db *db, uint64_t *horizon)
+take_lead(struct db *db, struct frontier *f)
 {
 	PGresult *res = db_query(db, "relay_lead",
-	    "SELECT pg_try_advisory_lock(" LEADER_LOCK "), (SELECT horizon::text FROM outbox_relay)",
-	    0, NULL);
+	    "SELECT pg_try_advisory_lock(" LEADER_LOCK "), horizon::text, "
+	    "  pg_snapshot_xmin(pg_current_snapshot())::text FROM outbox_relay", 0, NULL);
+	uint64_t stored, xmin;
 	int lead;
 
 	if (res == NULL)
 		return -1;
 	lead = PQgetvalue(res, 0, 0)[0] == 't';
-	*horizon = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	stored = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	xmin = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
 	PQclear(res);
-	if (lead && db_exec(db, "LISTEN " CHANNEL) != 0)
+	if (!lead)
+		return 0;
+	if (db_exec(db, "LISTEN " CHANNEL) != 0)
 		return -1;
-	if (lead)
-		log_info("msg=\"outbox relay active\" horizon=%" PRIu64, *horizon);
-	return lead;
+	if (stored > xmin)
+		log_error("msg=\"stored outbox horizon is ahead of this cluster's transactions "
+		    "(restored elsewhere?): starting from the oldest running one\" horizon=%" PRIu64
+		    " xmin=%" PRIu64, stored, xmin);
+	memset(f, 0, sizeof(*f));
+	f->lo = stored > xmin ? xmin : stored;
+	log_info("msg=\"outbox relay active\" horizon=%" PRIu64, f->lo);
+	return 1;
 }
 
 /* Connect both; NULL db on failure with *cause. */
@@ -415,19 +524,20 @@ static int
 serve(struct relay *r, struct db *db, struct broker *b)
 {
 	struct broker_batch *bb = broker_batch_new(b);
-	uint64_t horizon = 0, next_measure = 0;
+	struct frontier *f = xcalloc(1, sizeof(*f));
+	uint64_t next_measure = 0;
 	char *cause = NULL;
-	int lead = 0, n, done = -1;
+	int lead = 0, more, done = -1;
 
 	while (done < 0) {
 		if (atomic_load(&r->abort_now))
 			done = 1;
-		else if (!lead && (lead = take_lead(db, &horizon)) < 0)
+		else if (!lead && (lead = take_lead(db, f)) < 0)
 			done = 0;
 		if (done >= 0)
 			break;
-		if (clock_ms() >= next_measure) {
-			measure_backlog(db);
+		if (lead && clock_ms() >= next_measure) {
+			measure_backlog(db, f);	/* the active relay's worker reports the backlog */
 			next_measure = clock_ms() + 1000;
 		}
 		if (!lead) {
@@ -436,13 +546,13 @@ serve(struct relay *r, struct db *db, struct broker *b)
 			else if (relay_wait(r, NULL, STANDBY_RETRY_MS) == WAKE_LOCAL &&
 			    db_exec(db, "NOTIFY " CHANNEL) != 0)
 				done = 0;	/* tell the active relay: this worker wrote rows */
-		} else if ((n = relay_round(r, db, bb, &horizon)) < 0) {
+		} else if ((more = relay_round(r, db, bb, f)) < 0) {
 			done = 0;
-		} else if (n >= r->cfg->relay_batch) {
-			continue;	/* a full round: more may be waiting */
-		} else if (atomic_load(&r->draining) && n == 0) {
-			done = 1;
-		} else if (!atomic_load(&r->draining)) {
+		} else if (more) {
+			continue;	/* more may go now */
+		} else if (atomic_load(&r->draining)) {
+			done = 1;	/* what could go went */
+		} else {
 			/* a commit during the round woke it already: then no wait */
 			(void)relay_wait(r, db, r->cfg->relay_poll_ms);
 		}
@@ -453,6 +563,7 @@ serve(struct relay *r, struct db *db, struct broker *b)
 		}
 	}
 	broker_batch_free(bb);
+	free(f);
 	return done;
 }
 

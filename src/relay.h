@@ -5,26 +5,30 @@
  *
  * One relay per database is active at a time (a PostgreSQL advisory lock;
  * the relays of other instances stand by and take over when it goes), so
- * rows need no row locks to be claimed. A round reads the unpublished rows
- * in seq order, publishes them all (mandatory, pipelined) before one wait
- * for their confirms, and marks the confirmed ones published with one
- * UPDATE (a HOT update: no index covers published_at). Only the first
- * unpublished row of each order goes out in a round, so one order's events
- * leave in the order they were written; a returned (unroutable) or nacked
- * row stays unpublished and moves to the retry tier (attempts > 0), tried
- * again with exponential backoff, and the rows of its order wait behind it.
+ * rows need no row locks to be claimed. A round reads the new rows and the
+ * retry tier's due rows, publishes them all (mandatory, pipelined) before
+ * one wait for their confirms, and records the round with one statement:
+ * confirmed rows marked published (a HOT update: no index covers
+ * published_at), refused ones (returned as unroutable, nacked) moved to the
+ * retry tier (attempts > 0, exponential backoff). Only the first unpublished
+ * row of each order goes out (a row with an earlier unpublished one of its
+ * order waits in the retry tier), so one order's events leave in the order
+ * they were written.
  *
  * Finding new rows without an index on published_at: every row records its
- * writing transaction (tx, an xid8). After each round the relay advances a
- * horizon H to the oldest transaction still running when the round read
- * (pg_snapshot_xmin), held back by the rows it had to leave for a later
- * round. Every unpublished row with attempts = 0 has tx >= H, so a round
- * reads only rows with tx >= H (recent ones) or attempts > 0 (the small
- * retry tier), through two small indexes. H is stored in the table
- * outbox_relay, so a new relay (and chorusctl) starts from it.
+ * writing transaction (tx, an xid8). The relay keeps a frontier: rows it
+ * has not read come from transactions >= lo, or from the few that were
+ * still running below lo when it last read (the snapshot's xip). After a
+ * round, lo becomes the snapshot's xmax (or, when the round read its limit,
+ * the last transaction read), so a round reads only rows written since the
+ * last one, whatever a long transaction elsewhere in the cluster does. The
+ * lowest of the frontier is stored in outbox_relay (the horizon: every
+ * unpublished row with attempts = 0 has tx at or above it), where a relay
+ * taking over starts and chorusctl finds the backlog.
  *
- * Woken in-process after a commit that wrote outbox rows; polls every
- * relay_poll_ms otherwise (rows written by other instances or the API).
+ * Woken in-process after a commit of its worker (an eventfd), by NOTIFY when
+ * the relay of another instance, standing by, was woken so; polls every
+ * relay_poll_ms otherwise (rows left by a crash, retries come due).
  */
 #ifndef CHORUS_RELAY_H
 #define CHORUS_RELAY_H

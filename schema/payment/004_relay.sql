@@ -28,22 +28,5 @@ CREATE TABLE outbox_relay (
 INSERT INTO outbox_relay (horizon) VALUES (pg_current_xact_id());
 
 -- Retention deletes by age: block-range indexes, tiny, on columns that never change.
-CREATE INDEX outbox_created ON outbox USING brin (created_at) WITH (autosummarize = on);
-CREATE INDEX inbox_received ON inbox USING brin (received_at) WITH (autosummarize = on);
-
--- A batch creates the state rows of orders it sees first with one INSERT
--- (no empty row first, updated later); a concurrent creator of the same row
--- (another instance) makes it a serialization failure, tried again.
-CREATE FUNCTION chorus_expect_rows(got bigint, want bigint) RETURNS bigint
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF got <> want THEN
-        RAISE EXCEPTION 'concurrent creation: % of % rows created', got, want
-            USING ERRCODE = 'serialization_failure';
-    END IF;
-    RETURN got;
-END $$;
-
--- Room on each page for an updated row, so updates stay on their page (HOT).
-ALTER TABLE payments SET (fillfactor = 70);
-ALTER TABLE accounts SET (fillfactor = 50);
+CREATE INDEX outbox_created ON outbox USING brin (created_at);
+CREATE INDEX inbox_received ON inbox USING brin (received_at);
