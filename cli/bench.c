@@ -1358,11 +1358,16 @@ verdict(const struct bench *bn, const struct figures *f, int ret)
 		    "(first: %s)", bn->wrong, f->published, bn->wrong_ex[0]);
 		return 1;
 	}
+	if (f->missing > 0 && bn->cause == NULL && ret != 0) {
+		/* the run stopped early, and said why */
+		cli_err("bench: %zu of %zu orders had no outcome", f->missing, f->published);
+		return ret;
+	}
 	if (f->missing > 0 && bn->cause == NULL) {
 		cli_err("bench: %zu of %zu orders had no outcome %.0f s after the last publish%s",
 		    f->missing, f->published, bn->pa->timeout, f->finished == 0 && !bn->pa->broker_only ?
 		    " (are chorus-order, chorus-inventory and chorus-payment running?)" : "");
-		return ret ? ret : EX_TEMPFAIL;
+		return EX_TEMPFAIL;
 	}
 	if (bn->cause != NULL) {
 		cli_err("bench: outcome consumer stopped: %s", bn->cause);
