@@ -250,7 +250,19 @@ struct order_maker {
 	struct plan *o;
 };
 
-/* cli_event_fn: the OrderCreated of order i. */
+/* Has a forwarder stopped on a failure (--broker-only)? */
+static int
+forwarders_failed(const struct bench *bn)
+{
+	struct bench_forward_stats st;
+
+	if (bn->fw == NULL)
+		return 0;
+	bench_forward_stats(bn->fw, &st);
+	return st.failed;
+}
+
+/* cli_event_fn: the OrderCreated of order i; a failed forwarder stops the publishing. */
 static int
 make_order(void *arg, size_t i, struct event *ev)
 {
@@ -258,6 +270,8 @@ make_order(void *arg, size_t i, struct event *ev)
 	const struct params *pa = om->bn->pa;
 	char why[ENVELOPE_WHY_MAX];
 
+	if (forwarders_failed(om->bn))
+		return EX_UNAVAILABLE;	/* run() says why */
 	plan_order(pa, i, om->o);
 	memset(ev, 0, sizeof(*ev));
 	ev->type = EV_ORDER_CREATED;
@@ -510,18 +524,6 @@ wait_until(struct bench *bn, double deadline)
 	}
 	pthread_cond_timedwait(&bn->cv, &bn->mu, &ts);
 	return 1;
-}
-
-/* Has a forwarder stopped on a failure (--broker-only)? */
-static int
-forwarders_failed(struct bench *bn)
-{
-	struct bench_forward_stats st;
-
-	if (bn->fw == NULL)
-		return 0;
-	bench_forward_stats(bn->fw, &st);
-	return st.failed;
 }
 
 /*
@@ -1414,8 +1416,8 @@ run(struct cli *c, struct bench *bn, const struct procs *pr, double *t_pub, stru
 	pthread_mutex_lock(&bn->mu);
 	done = bn->done;
 	pthread_mutex_unlock(&bn->mu);
-	if (ret == 0 && f->published > 0 && pa->broker_only)
-		ret = wait_forwarded(bn, pub, deadline, f);
+	if (pa->broker_only && f->published > 0 && (ret == 0 || forwarders_failed(bn)))
+		ret = wait_forwarded(bn, pub, deadline, f);	/* says why a forwarder failed */
 	else if (ret == 0 && f->published > 0 && done == f->published)
 		ret = wait_drained(c, pub, deadline, &f->t_drained);
 	sample_cpu(pr, c1);
