@@ -19,6 +19,12 @@
  * consumed by a thread with its own connection. Orders go out through
  * cli_publish (publisher confirms, --window in flight, --rate per second or
  * all at once). Every wait is bounded by --timeout after the last publish.
+ *
+ * --broker-only measures what RabbitMQ alone costs for the same workload:
+ * no workers may be running, and forwarder threads of this process
+ * (bench_forward.c) stand in for them, with no database; their CPU is
+ * reported as the forwarders'. Drained then means every delivery the
+ * workload makes was taken and acked.
  */
 #include "config.h"
 
@@ -34,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_forward.h"
 #include "cli.h"
 #include "clock.h"
 #include "outbox.h"
@@ -51,8 +58,14 @@
 #define BENCH_MAX_WRONG 5		/* wrong outcomes named */
 #define BENCH_MAX_WORKERS 16
 
-/* What an order of the workload must end as. */
-enum kind { K_CONFIRMED, K_OUT_OF_STOCK, K_NO_FUNDS, K__COUNT, K_NONE = 255 };
+/* What an order of the workload must end as (a bench_fate, the forwarders' word for it). */
+enum kind {
+	K_CONFIRMED = BENCH_CONFIRMED,
+	K_OUT_OF_STOCK = BENCH_OUT_OF_STOCK,
+	K_NO_FUNDS = BENCH_NO_FUNDS,
+	K__COUNT = BENCH__FATES,
+	K_NONE = 255
+};
 
 static const char *const kind_name[K__COUNT] = {
 	"confirmed", "out_of_stock", "insufficient_funds" };
@@ -63,6 +76,7 @@ struct params {
 	double rate, timeout;
 	uint64_t seed;
 	const char *stack_dir;		/* NULL: find the servers by their ports */
+	int broker_only;		/* forwarders in place of the workers, no database */
 	char run[9];
 };
 
@@ -98,6 +112,7 @@ struct bench {
 
 	atomic_int stop;
 	struct broker *b;		/* owned by the consumer thread once it runs */
+	struct bench_forward *fw;	/* --broker-only: the forwarders */
 };
 
 /* --- the workload ------------------------------------------------------------ */
@@ -193,7 +208,8 @@ insert_fixtures(struct cli *c, enum service_id svc, const char *sql, const struc
 /*
  * Stock and balances for the workload: every SKU exactly the units its
  * orders reserve, the empty SKU none; every customer exactly the total of
- * its confirmed orders, the broke one nothing. Also fills want[].
+ * its confirmed orders, the broke one nothing (none of it when broker-only:
+ * no database). Also fills want[].
  */
 static int
 set_fixtures(struct cli *c, const struct params *pa, unsigned char *want)
@@ -213,10 +229,11 @@ set_fixtures(struct cli *c, const struct params *pa, unsigned char *want)
 		if (o->kind == K_CONFIRMED)
 			cents[o->customer] += plan_total(o);
 	}
-	r = insert_fixtures(c, SVC_INVENTORY,
+	if (pa->broker_only)
+		r = 0;	/* no database: the forwarders read the plan */
+	else if ((r = insert_fixtures(c, SVC_INVENTORY,
 	    "INSERT INTO stock (sku, on_hand) SELECT * FROM unnest($1::text[], $2::bigint[])",
-	    pa, sku_name, units, pa->skus + 1);
-	if (r == 0)
+	    pa, sku_name, units, pa->skus + 1)) == 0)
 		r = insert_fixtures(c, SVC_PAYMENT,
 		    "INSERT INTO accounts (customer_id, balance_cents) "
 		    "SELECT * FROM unnest($1::text[], $2::bigint[])",
@@ -233,7 +250,19 @@ struct order_maker {
 	struct plan *o;
 };
 
-/* cli_event_fn: the OrderCreated of order i. */
+/* Has a forwarder stopped on a failure (--broker-only)? */
+static int
+forwarders_failed(const struct bench *bn)
+{
+	struct bench_forward_stats st;
+
+	if (bn->fw == NULL)
+		return 0;
+	bench_forward_stats(bn->fw, &st);
+	return st.failed;
+}
+
+/* cli_event_fn: the OrderCreated of order i; a failed forwarder stops the publishing. */
 static int
 make_order(void *arg, size_t i, struct event *ev)
 {
@@ -241,6 +270,8 @@ make_order(void *arg, size_t i, struct event *ev)
 	const struct params *pa = om->bn->pa;
 	char why[ENVELOPE_WHY_MAX];
 
+	if (forwarders_failed(om->bn))
+		return EX_UNAVAILABLE;	/* run() says why */
 	plan_order(pa, i, om->o);
 	memset(ev, 0, sizeof(*ev));
 	ev->type = EV_ORDER_CREATED;
@@ -402,9 +433,42 @@ queued(struct broker *b, char **cause)
 }
 
 /*
+ * --broker-only: the forwarders stand in for the workers, so no service
+ * queue may have a consumer (a worker would take part of the work, with a
+ * database) nor hold a message (the forwarders would take somebody's
+ * event). 0, or EX_TEMPFAIL / EX_UNAVAILABLE after saying why.
+ */
+static int
+refuse_busy(struct broker *b)
+{
+	for (int s = 0; s < SVC__COUNT; s++) {
+		const char *q = topology_queue((enum service_id)s);
+		long messages, consumers;
+		char *cause = NULL;
+
+		if (broker_queue_stat(b, q, &messages, &consumers, &cause) != 0) {
+			cli_err("bench: %s (has chorusctl setup declared the topology?)", cause);
+			free(cause);
+			return EX_UNAVAILABLE;
+		}
+		if (consumers > 0) {
+			cli_err("bench: --broker-only: %s has %ld consumer%s: stop the workers first "
+			    "(the forwarders stand in for them)", q, consumers, consumers > 1 ? "s" : "");
+			return EX_TEMPFAIL;
+		}
+		if (messages > 0) {
+			cli_err("bench: --broker-only: %s holds %ld message%s the forwarders would take: "
+			    "let the workers drain it first", q, messages, messages > 1 ? "s" : "");
+			return EX_TEMPFAIL;
+		}
+	}
+	return 0;
+}
+
+/*
  * Declare and bind the private queue and start consuming it on a
- * connection of its own (bn->b); warn when the system is not idle. 0 or a
- * sysexits code.
+ * connection of its own (bn->b); warn when the system is not idle, refuse
+ * a broker-only run when it is not. 0 or a sysexits code.
  */
 static int
 listen_outcomes(struct cli *c, struct bench *bn)
@@ -412,10 +476,13 @@ listen_outcomes(struct cli *c, struct bench *bn)
 	struct broker_queue_args args = { .transient = 1, .expires_ms = BENCH_QUEUE_EXPIRES_MS };
 	char queue[64], *cause = NULL;
 	long total;
+	int ret;
 
 	snprintf(queue, sizeof(queue), "chorus.bench.%s", bn->pa->run);
 	if ((bn->b = cli_broker(c, 0)) == NULL)
 		return EX_UNAVAILABLE;
+	if (bn->pa->broker_only && (ret = refuse_busy(bn->b)) != 0)
+		return ret;
 	if ((total = queued(bn->b, &cause)) < 0) {
 		cli_err("bench: %s (has chorusctl setup declared the topology?)", cause);
 		free(cause);
@@ -460,8 +527,8 @@ wait_until(struct bench *bn, double deadline)
 }
 
 /*
- * Wait until every published order has its outcome, the consumer failed,
- * or deadline passes; progress on a terminal every 5 s.
+ * Wait until every published order has its outcome, the consumer or a
+ * forwarder failed, or deadline passes; progress on a terminal every 5 s.
  */
 static void
 wait_outcomes(struct bench *bn, size_t published, double deadline, int notes)
@@ -469,7 +536,8 @@ wait_outcomes(struct bench *bn, size_t published, double deadline, int notes)
 	double next_note = clock_s() + 5;
 
 	pthread_mutex_lock(&bn->mu);
-	while (bn->done < published && !bn->failed && wait_until(bn, deadline)) {
+	while (bn->done < published && !bn->failed && !forwarders_failed(bn) &&
+	    wait_until(bn, deadline)) {
 		if (notes && clock_s() >= next_note) {
 			fprintf(stderr, "bench %s: %zu of %zu finished\n", bn->pa->run, bn->done,
 			    published);
@@ -581,7 +649,18 @@ struct procs {
 	size_t nworkers;
 	pid_t root[G__COUNT];		/* postmaster, beam.smp (index G_WORKERS unused) */
 	char how[G__COUNT][200];	/* how they were found, or why not */
+	int unused[G__COUNT];		/* not part of this run (PostgreSQL when broker-only) */
+	struct bench_forward *fw;	/* --broker-only: G_WORKERS is these threads of ours */
 };
+
+/* A group's name in the output: the forwarders stand where the workers would. */
+static const char *
+group_label(const struct procs *pr, int g, int json)
+{
+	if (g == G_WORKERS && pr->fw != NULL)
+		return "forwarders";
+	return json ? group_key[g] : group_name[g];
+}
 
 /* The worker a process name is ("chorus-inventory" is cut to 15 characters), or NULL. */
 static const char *
@@ -664,15 +743,24 @@ find_procs(const struct cli *c, const struct params *pa, struct procs *pr)
 	struct procstat ps;
 
 	memset(pr, 0, sizeof(*pr));
+	pr->root[G_POSTGRES] = pr->root[G_RABBIT] = -1;
+	if (pa->broker_only) {
+		snprintf(pr->how[G_WORKERS], sizeof(pr->how[0]),
+		    "%d threads of chorusctl %ld, one per service", SVC__COUNT, (long)getpid());
+		snprintf(pr->how[G_POSTGRES], sizeof(pr->how[0]), "not used: no database");
+		pr->unused[G_POSTGRES] = 1;
+	}
 	if (procstat_snapshot(&ps) != 0) {
 		for (int g = 0; g < G__COUNT; g++)
-			snprintf(pr->how[g], sizeof(pr->how[0]), "not found: /proc cannot be read");
-		pr->root[G_POSTGRES] = pr->root[G_RABBIT] = -1;
+			if (!pr->unused[g])
+				snprintf(pr->how[g], sizeof(pr->how[0]), "not found: /proc cannot be read");
 		return;
 	}
-	find_workers(c, &ps, pr);
-	find_server(pa, &ps, pr, G_POSTGRES, "pg/data/postmaster.pid",
-	    db_url_port(c->cfg.database_url[SVC_ORDER]), "postgres");
+	if (!pa->broker_only) {
+		find_workers(c, &ps, pr);
+		find_server(pa, &ps, pr, G_POSTGRES, "pg/data/postmaster.pid",
+		    db_url_port(c->cfg.database_url[SVC_ORDER]), "postgres");
+	}
 	find_server(pa, &ps, pr, G_RABBIT, "rabbitmq/rabbitmq.pid",
 	    broker_url_port(c->cfg.amqp_url), "beam.smp");
 	procstat_free(&ps);
@@ -704,6 +792,12 @@ sample_cpu(const struct procs *pr, struct cpu *cpu)
 	me = procstat_find(&ps, getpid());
 	cpu->self = me != NULL ? me->cpu_s : 0;
 	cpu->group[G_WORKERS] = pr->nworkers > 0 ? 0 : -1;
+	if (pr->fw != NULL) {
+		/* the forwarders are threads of ours: theirs, and the rest is the bench's */
+		cpu->group[G_WORKERS] = bench_forward_cpu_s(pr->fw);
+		if (cpu->group[G_WORKERS] >= 0)
+			cpu->self -= cpu->group[G_WORKERS];
+	}
 	for (size_t i = 0; i < pr->nworkers; i++) {
 		const struct procstat_proc *p = procstat_find(&ps, pr->worker[i]);
 
@@ -730,6 +824,7 @@ struct figures {
 	double others_s, others_pct;	/* what other processes ran meanwhile (-1: unknown) */
 	long rss_kb[BENCH_MAX_WORKERS];
 	long private_kb[BENCH_MAX_WORKERS];	/* at the end of the run */
+	struct bench_forward_stats fwd;		/* --broker-only: what the forwarders did */
 };
 
 static int
@@ -791,14 +886,15 @@ others(const struct cpu *c0, const struct cpu *c1, struct figures *f)
 	if (c0->machine < 0 || c1->machine < 0 || !f->cpu_complete || c1->at <= c0->at)
 		return;
 	for (int g = 0; g < G__COUNT; g++)
-		ours += f->cpu_s[g];
+		if (f->cpu_s[g] > 0)
+			ours += f->cpu_s[g];
 	f->others_s = busy > ours ? busy - ours : 0;
 	f->others_pct = 100.0 * f->others_s / ((c1->at - c0->at) * (double)(ncpu > 0 ? ncpu : 1));
 }
 
 static void
-compute(const struct bench *bn, const double *t_pub, const struct cpu *c0, const struct cpu *c1,
-    struct figures *f)
+compute(const struct bench *bn, const struct procs *pr, const double *t_pub,
+    const struct cpu *c0, const struct cpu *c1, struct figures *f)
 {
 	latencies(bn, t_pub, f);
 	f->t_first = f->published ? t_pub[0] : 0;
@@ -817,10 +913,10 @@ compute(const struct bench *bn, const double *t_pub, const struct cpu *c0, const
 		f->cpu_s[g] = c0->group[g] >= 0 && c1->group[g] >= 0 ? c1->group[g] - c0->group[g] : -1;
 		f->cpu_ms_per_saga[g] = f->cpu_s[g] >= 0 && f->finished > 0 ?
 		    f->cpu_s[g] * 1000.0 / (double)f->finished : -1;
-		if (f->cpu_ms_per_saga[g] < 0)
-			f->cpu_complete = 0;
-		else
+		if (f->cpu_ms_per_saga[g] >= 0)
 			f->total_ms_per_saga += f->cpu_ms_per_saga[g];
+		else if (!pr->unused[g])
+			f->cpu_complete = 0;	/* a group of the run that was not measured */
 	}
 	others(c0, c1, f);
 }
@@ -893,9 +989,9 @@ json_cpu(const struct procs *pr, const struct figures *f)
 	struct json_object *s = json_object_new_object(), *how = json_object_new_object();
 
 	for (int g = 0; g < G__COUNT; g++) {
-		jadd(ms, group_key[g], jreal(f->cpu_ms_per_saga[g], 3));
-		jadd(s, group_key[g], jreal(f->cpu_s[g], 3));
-		jadd(how, group_key[g], json_object_new_string(pr->how[g]));
+		jadd(ms, group_label(pr, g, 1), jreal(f->cpu_ms_per_saga[g], 3));
+		jadd(s, group_label(pr, g, 1), jreal(f->cpu_s[g], 3));
+		jadd(how, group_label(pr, g, 1), json_object_new_string(pr->how[g]));
 	}
 	jadd(ms, "total", f->cpu_complete ? jreal(f->total_ms_per_saga, 3) : NULL);
 	jadd(o, "ms_per_saga", ms);
@@ -925,6 +1021,23 @@ json_workers(const struct procs *pr, const struct figures *f)
 	return a;
 }
 
+/* --broker-only: what went through the broker, in all and per saga. */
+static struct json_object *
+json_forwarders(const struct figures *f)
+{
+	struct json_object *o = json_object_new_object();
+	double n = f->finished ? (double)f->finished : 1;
+
+	jadd(o, "deliveries", json_object_new_int64((int64_t)f->fwd.deliveries));
+	jadd(o, "published", json_object_new_int64((int64_t)f->fwd.published));
+	jadd(o, "batches", json_object_new_int64((int64_t)f->fwd.batches));
+	jadd(o, "deliveries_per_saga", jreal((double)f->fwd.deliveries / n, 2));
+	jadd(o, "published_per_saga", jreal((double)f->fwd.published / n, 2));
+	jadd(o, "deliveries_per_batch", jreal(f->fwd.batches ?
+	    (double)f->fwd.deliveries / (double)f->fwd.batches : 0, 1));
+	return o;
+}
+
 static void
 print_json(const struct bench *bn, const struct procs *pr, const struct figures *f)
 {
@@ -932,6 +1045,7 @@ print_json(const struct bench *bn, const struct procs *pr, const struct figures 
 	struct json_object *l = json_object_new_object();
 
 	jadd(o, "run_id", json_object_new_string(bn->pa->run));
+	jadd(o, "mode", json_object_new_string(bn->pa->broker_only ? "broker-only" : "workers"));
 	jadd(o, "workload", json_workload(bn->pa));
 	jadd(o, "published", json_object_new_int64((int64_t)f->published));
 	jadd(o, "publish_per_s", jreal(f->publish_rate, 1));
@@ -949,6 +1063,8 @@ print_json(const struct bench *bn, const struct procs *pr, const struct figures 
 	jadd(o, "latency_ms", l);
 	jadd(o, "cpu", json_cpu(pr, f));
 	jadd(o, "workers", json_workers(pr, f));
+	if (bn->pa->broker_only)
+		jadd(o, "forwarders", json_forwarders(f));
 	cli_print_json(o);
 }
 
@@ -979,7 +1095,7 @@ print_cpu(const struct procs *pr, const struct figures *f)
 			snprintf(ms, sizeof(ms), "%.3f", f->cpu_ms_per_saga[g]);
 		if (f->cpu_s[g] >= 0)
 			snprintf(secs, sizeof(secs), "%.2f", f->cpu_s[g]);
-		printf("    %-21s %8s %8s  %s\n", group_name[g], ms, secs, pr->how[g]);
+		printf("    %-21s %8s %8s  %s\n", group_label(pr, g, 0), ms, secs, pr->how[g]);
 	}
 	if (f->cpu_complete)
 		printf("    %-21s %8.3f\n", "total", f->total_ms_per_saga);
@@ -993,7 +1109,7 @@ print_cpu(const struct procs *pr, const struct figures *f)
 	for (size_t i = 0; i < pr->nworkers; i++)
 		printf("%s%s %.1f MB", i ? ", " : "", pr->worker_name[i],
 		    f->rss_kb[i] >= 0 ? (double)f->rss_kb[i] / 1024.0 : 0.0);
-	printf("%s\n", pr->nworkers ? "" : "(no worker found)");
+	printf("%s\n", pr->nworkers ? "" : pr->fw ? "(no workers: broker-only)" : "(no worker found)");
 	if (pr->nworkers > 0) {
 		/* RSS counts the shared libraries' pages (libcrypto, libc ...) in every process */
 		printf("  private mem  ");
@@ -1013,8 +1129,9 @@ print_text(const struct cli *c, const struct bench *bn, const struct procs *pr,
 
 	if (pa->rate > 0)
 		snprintf(rate, sizeof(rate), "at %.0f/s", pa->rate);
-	printf("bench %s: %zu orders %s (seed %llu)\n", pa->run, pa->n, rate,
-	    (unsigned long long)pa->seed);
+	printf("bench %s: %zu orders %s (seed %llu)%s\n", pa->run, pa->n, rate,
+	    (unsigned long long)pa->seed, pa->broker_only ?
+	    ", broker only: forwarders in place of the workers, no database" : "");
 	printf("  workload     %zu SKUs, %zu customers, %zu item(s) of 1-3 units (%d cents %s "
 	    "each); mix %u/%u/%u confirmed/out of stock/insufficient funds\n", pa->skus,
 	    pa->customers, pa->items, BENCH_UNIT_CENTS, c->cfg.currency, pa->mix[0], pa->mix[1],
@@ -1025,12 +1142,19 @@ print_text(const struct cli *c, const struct bench *bn, const struct procs *pr,
 	printf("  throughput   %8.1f sagas/s until the last outcome (%.3f s)\n", f->until_last_rate,
 	    f->until_last_s);
 	if (f->sustained_s > 0)
-		printf("               %8.1f sagas/s sustained: queues empty, outboxes drained "
-		    "(%.3f s)\n", f->sustained_rate, f->sustained_s);
+		printf("               %8.1f sagas/s sustained: %s (%.3f s)\n", f->sustained_rate,
+		    pa->broker_only ? "every delivery forwarded and acked" :
+		    "queues empty, outboxes drained", f->sustained_s);
 	else
 		printf("               %8s sagas/s sustained: not drained in time\n", "-");
 	printf("  latency ms   p50 %.1f  p90 %.1f  p99 %.1f  max %.1f  (mean %.1f)\n", f->p50,
 	    f->p90, f->p99, f->max, f->mean);
+	if (pa->broker_only && f->finished > 0)
+		printf("  messages     per saga: 1 OrderCreated + %.2f events the forwarders published; "
+		    "%.2f deliveries from the service queues, %.1f per batch\n",
+		    (double)f->fwd.published / (double)f->finished,
+		    (double)f->fwd.deliveries / (double)f->finished, f->fwd.batches ?
+		    (double)f->fwd.deliveries / (double)f->fwd.batches : 0);
 	print_cpu(pr, f);
 }
 
@@ -1122,6 +1246,7 @@ set_option(struct params *pa, int ch, const char *arg)
 	case 'm': return opt_mix(arg, pa->mix);
 	case 'r': return opt_real("rate", arg, &pa->rate);
 	case 'd': pa->stack_dir = arg; return 0;
+	case 'B': pa->broker_only = 1; return 0;
 	case 'S':
 		if ((seed = cli_number(arg)) < 0) {
 			cli_err("bench: --seed must be a whole number >= 0, got '%s'", arg);
@@ -1156,6 +1281,7 @@ parse_args(int argc, char **argv, struct params *pa)
 		{ "window", required_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "stack-dir", required_argument, NULL, 'd' },
+		{ "broker-only", no_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -1184,6 +1310,47 @@ parse_args(int argc, char **argv, struct params *pa)
 
 /* --- the run ------------------------------------------------------------------------- */
 
+/*
+ * --broker-only: wait until the forwarders have taken and acked every
+ * delivery the published orders make; then the service queues must be
+ * empty. Fills f->t_drained (the last ack) and f->fwd. 0, or a sysexits
+ * code after printing why.
+ */
+static int
+wait_forwarded(struct bench *bn, struct broker *b, double deadline, struct figures *f)
+{
+	size_t want = 0, publishes;
+	char *cause = NULL;
+	long left;
+
+	for (size_t i = 0; i < f->published; i++) {
+		size_t deliveries;
+
+		bench_forward_per_saga((enum bench_fate)bn->want[i], &deliveries, &publishes);
+		want += deliveries;
+	}
+	if (bench_forward_wait(bn->fw, want, deadline, &cause) != 0) {
+		bench_forward_stats(bn->fw, &f->fwd);
+		cli_err("bench: %s", cause);
+		free(cause);
+		return f->fwd.failed ? EX_UNAVAILABLE : EX_TEMPFAIL;
+	}
+	bench_forward_stats(bn->fw, &f->fwd);
+	if ((left = queued(b, &cause)) < 0) {
+		cli_err("bench: %s", cause);
+		free(cause);
+		return EX_UNAVAILABLE;
+	}
+	if (left > 0) {
+		cli_err("bench: every delivery the workload makes was forwarded, yet %ld more "
+		    "message%s wait%s in the service queues", left, left > 1 ? "s" : "",
+		    left > 1 ? "" : "s");
+		return EX_TEMPFAIL;
+	}
+	f->t_drained = f->fwd.t_last;
+	return 0;
+}
+
 /* The exit code the figures call for, after saying why on stderr. */
 static int
 verdict(const struct bench *bn, const struct figures *f, int ret)
@@ -1193,11 +1360,16 @@ verdict(const struct bench *bn, const struct figures *f, int ret)
 		    "(first: %s)", bn->wrong, f->published, bn->wrong_ex[0]);
 		return 1;
 	}
+	if (f->missing > 0 && bn->cause == NULL && ret != 0) {
+		/* the run stopped early, and said why */
+		cli_err("bench: %zu of %zu orders had no outcome", f->missing, f->published);
+		return ret;
+	}
 	if (f->missing > 0 && bn->cause == NULL) {
 		cli_err("bench: %zu of %zu orders had no outcome %.0f s after the last publish%s",
-		    f->missing, f->published, bn->pa->timeout, f->finished == 0 ?
+		    f->missing, f->published, bn->pa->timeout, f->finished == 0 && !bn->pa->broker_only ?
 		    " (are chorus-order, chorus-inventory and chorus-payment running?)" : "");
-		return ret ? ret : EX_TEMPFAIL;
+		return EX_TEMPFAIL;
 	}
 	if (bn->cause != NULL) {
 		cli_err("bench: outcome consumer stopped: %s", bn->cause);
@@ -1211,7 +1383,10 @@ verdict(const struct bench *bn, const struct figures *f, int ret)
 	return ret;
 }
 
-/* Publish the workload and wait for its outcomes and the drain; fills f. */
+/*
+ * Publish the workload and wait for its outcomes and the drain (queues and
+ * outboxes, or with --broker-only the forwarders); fills f.
+ */
 static int
 run(struct cli *c, struct bench *bn, const struct procs *pr, double *t_pub, struct figures *f,
     struct cpu *c0, struct cpu *c1)
@@ -1241,7 +1416,9 @@ run(struct cli *c, struct bench *bn, const struct procs *pr, double *t_pub, stru
 	pthread_mutex_lock(&bn->mu);
 	done = bn->done;
 	pthread_mutex_unlock(&bn->mu);
-	if (ret == 0 && f->published > 0 && done == f->published)
+	if (pa->broker_only && f->published > 0 && (ret == 0 || forwarders_failed(bn)))
+		ret = wait_forwarded(bn, pub, deadline, f);	/* says why a forwarder failed */
+	else if (ret == 0 && f->published > 0 && done == f->published)
 		ret = wait_drained(c, pub, deadline, &f->t_drained);
 	sample_cpu(pr, c1);
 	for (size_t i = 0; i < pr->nworkers; i++)
@@ -1275,6 +1452,7 @@ bench_init(struct bench *bn, const struct params *pa)
 static void
 bench_free(struct bench *bn)
 {
+	bench_forward_stop(bn->fw);
 	broker_close(bn->b);	/* the auto-delete queue goes with its consumer */
 	free(bn->cause);
 	free(bn->want);
@@ -1282,6 +1460,31 @@ bench_free(struct bench *bn)
 	free(bn->t_done);
 	pthread_cond_destroy(&bn->cv);
 	pthread_mutex_destroy(&bn->mu);
+}
+
+/* bench_fate_fn: what order_id must end as, from the plan; -1 for none of the run's. */
+static int
+fate_of(void *arg, const char *order_id)
+{
+	const struct bench *bn = arg;
+	long k = order_number(bn, order_id);
+
+	return k < 0 ? -1 : (int)bn->want[k];
+}
+
+/* --broker-only: the forwarders in place of the workers; 0 or a sysexits code. */
+static int
+start_forwarders(struct cli *c, struct bench *bn, struct procs *pr)
+{
+	char *cause = NULL;
+
+	if ((bn->fw = bench_forward_start(&c->cfg, fate_of, bn, &cause)) == NULL) {
+		cli_err("bench: %s", cause);
+		free(cause);
+		return EX_UNAVAILABLE;
+	}
+	pr->fw = bn->fw;
+	return 0;
 }
 
 int
@@ -1302,8 +1505,9 @@ cmd_bench(struct cli *c, int argc, char **argv)
 	memset(&f, 0, sizeof(f));
 	t_pub = xcalloc(pa.n, sizeof(*t_pub));
 	find_procs(c, &pa, &pr);
-	/* the outcome listener is in place before the first order goes out */
-	if ((ret = listen_outcomes(c, &bn)) != 0 || (ret = set_fixtures(c, &pa, bn.want)) != 0)
+	/* the outcome listener and the forwarders are in place before the first order goes out */
+	if ((ret = listen_outcomes(c, &bn)) != 0 || (ret = set_fixtures(c, &pa, bn.want)) != 0 ||
+	    (pa.broker_only && (ret = start_forwarders(c, &bn, &pr)) != 0))
 		goto out;
 	if (pthread_create(&thr, NULL, consumer_main, &bn) != 0) {
 		cli_err("bench: cannot start the consumer thread");
@@ -1318,7 +1522,7 @@ out:
 		pthread_join(thr, NULL);
 	}
 	if (f.published > 0) {
-		compute(&bn, t_pub, &c0, &c1, &f);
+		compute(&bn, &pr, t_pub, &c0, &c1, &f);
 		if (c->json)
 			print_json(&bn, &pr, &f);
 		else if (!c->quiet || f.missing > 0 || bn.wrong > 0)

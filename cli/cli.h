@@ -2,9 +2,10 @@
  * chorusctl: the operator CLI. cli/chorusctl.c holds main and the command
  * table; each command group has a file of its name (publish.c, order.c,
  * stock.c, account.c, setup.c, outbox.c, dead.c, config.c, wait_quiet.c,
- * check.c, trace.c, bench.c); cli.h / cli.c are what they share: the
- * loaded configuration, connections that fail with one clear line, event
- * publishing with confirms, and output helpers (text or --json).
+ * check.c, trace.c, bench.c, and bench_forward.c for bench --broker-only);
+ * cli.h / cli.c are what they share: the loaded configuration, connections
+ * that fail with one clear line, event publishing with confirms, and
+ * output helpers (text or --json).
  *
  * Exit codes follow sysexits: 64 usage, 65 invalid data (a bad event), 69 a
  * server is down or unreachable, 75 a wait timed out, 76 the broker did not
@@ -106,6 +107,6 @@ int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_trace(struct cli *c, int argc, char **argv);
 int cmd_bench(struct cli *c, int argc, char **argv);
 #define BENCH_USAGE "bench [--orders N] [--rate R] [--skus K] [--customers C] [--items I] " \
-	"[--mix H/S/F] [--seed S] [--window W] [--timeout S] [--stack-dir DIR]"
+	"[--mix H/S/F] [--seed S] [--window W] [--timeout S] [--stack-dir DIR] [--broker-only]"
 
 #endif

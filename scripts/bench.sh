@@ -10,7 +10,11 @@
 # The workload of issue 7: 100 SKUs, 100 customers, one item of 1-3 units
 # per order, 90 % confirmed, 5 % out of stock, 5 % insufficient funds.
 # Profiles: 10,000 orders at once; open loop at 500/s and at 250/s for
-# 20 s each. The last column says how much of the machine other processes
+# 20 s each. Then the same three broker-only (`chorusctl bench
+# --broker-only`, the workers this script started stopped first): forwarder
+# threads in place of the workers, no database, what RabbitMQ alone costs
+# for the same messages; the bound the workers' figures are to be read
+# against. The last column says how much of the machine other processes
 # took meanwhile: on a shared machine, runs with much other load are not
 # figures to quote.
 #
@@ -62,41 +66,57 @@ ctl="$build/chorusctl"
 bash "$top/scripts/stack.sh" reset >/dev/null
 bash "$top/scripts/stack.sh" start >&2
 eval "$(bash "$top/scripts/stack.sh" env)"
-pids=()
-stop() {
+pids=()	# the workers this script started, and only those
+start_workers() {
+	local s end
+	for s in order inventory payment; do
+		# a fresh log each start: "ready" below is this start's
+		[ ! -f "$CHORUS_STACK_DIR/$s.log" ] || mv "$CHORUS_STACK_DIR/$s.log" "$CHORUS_STACK_DIR/$s.log.1"
+		# health endpoints off: their default ports may be taken by another stack's workers
+		"$workers/chorus-$s" -o "$s.health_listen=off" >"$CHORUS_STACK_DIR/$s.log" 2>&1 &
+		pids+=("$!")
+	done
+	for s in order inventory payment; do
+		end=$((SECONDS + 30))
+		until grep -q 'msg="ready"' "$CHORUS_STACK_DIR/$s.log"; do
+			[ "$SECONDS" -lt "$end" ] || { say "chorus-$s not ready within 30 s"; tail "$CHORUS_STACK_DIR/$s.log" >&2; exit 1; }
+			sleep 0.1
+		done
+	done
+}
+stop_workers() {
 	local p
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	pids=()
+}
+stop() {
+	stop_workers
 	bash "$top/scripts/stack.sh" stop >/dev/null 2>&1 || true
 }
 [ "$keep" = 1 ] || trap stop EXIT
 "$ctl" -q -o "schema_dir=$top/schema" setup
 mkdir -p "$out"
-for s in order inventory payment; do
-	# health endpoints off: their default ports may be taken by another stack's workers
-	"$workers/chorus-$s" -o "$s.health_listen=off" >"$CHORUS_STACK_DIR/$s.log" 2>&1 &
-	pids+=("$!")
-done
-for s in order inventory payment; do
-	end=$((SECONDS + 30))
-	until grep -q 'msg="ready"' "$CHORUS_STACK_DIR/$s.log"; do
-		[ "$SECONDS" -lt "$end" ] || { say "chorus-$s not ready within 30 s"; tail "$CHORUS_STACK_DIR/$s.log" >&2; exit 1; }
-		sleep 0.1
-	done
-done
+start_workers
 
 # --- the profiles ------------------------------------------------------------------
-# name orders rate
-profiles=("at-once 10000 0" "open-500 10000 500" "open-250 5000 250")
+# name orders rate [broker-only]
+profiles=("at-once 10000 0" "open-500 10000 500" "open-250 5000 250"
+	"broker-at-once 10000 0 --broker-only" "broker-open-500 10000 500 --broker-only"
+	"broker-open-250 5000 250 --broker-only")
 div=$((quick ? 10 : 1))
 for p in "${profiles[@]}"; do
-	read -r name orders rate <<<"$p"
+	read -r name orders rate mode <<<"$p"
 	orders=$((orders / div))
-	say "profile $name: $orders orders, rate ${rate} (0: all at once)"
+	say "profile $name: $orders orders, rate ${rate} (0: all at once)${mode:+, $mode}"
 	"$ctl" -q wait-quiet --timeout 120
+	if [ -n "$mode" ] && [ "${#pids[@]}" -gt 0 ]; then
+		stop_workers	# ours: the forwarders stand in for them (bench refuses otherwise)
+	fi
 	"$ctl" --json bench --orders "$orders" --rate "$rate" --skus 100 --customers 100 --items 1 \
-		--mix 90/5/5 --timeout 300 >"$out/$name.json"
+		--mix 90/5/5 --timeout 300 $mode >"$out/$name.json"
 done
+[ "$keep" = 0 ] || start_workers	# --keep: the workers are left running
 
 # --- the table -----------------------------------------------------------------------
 python3 - "$out" "${profiles[@]}" <<'EOF'
@@ -110,11 +130,15 @@ for p in profiles:
     name = p.split()[0]
     d = json.load(open(f"{out}/{name}.json"))
     w, t, l, c = d["workload"], d["throughput"], d["latency_ms"], d["cpu"]["ms_per_saga"]
-    run = f"{w['orders']:,} orders " + ("at once" if not w["rate"] else f"at {w['rate']:.0f}/s")
+    broker = d.get("mode") == "broker-only"
+    run = ("broker only: " if broker else "") + f"{w['orders']:,} orders " + \
+        ("at once" if not w["rate"] else f"at {w['rate']:.0f}/s")
     rss = max((x["peak_rss_kb"] or 0) for x in d["workers"]) / 1024 if d["workers"] else None
+    cpu = (f"{f(c['forwarders'], '%.2f')} (forwarders) + - + {f(c['rabbitmq'], '%.2f')}" if broker else
+           f"{f(c['workers'], '%.2f')} + {f(c['postgresql'], '%.2f')} + {f(c['rabbitmq'], '%.2f')}")
     print(f"| {run} | {f(t['sustained_per_s'], '%.0f')} | {f(t['until_last_outcome_per_s'], '%.0f')} "
           f"| {f(l['p50'], '%.0f')} | {f(l['p99'], '%.0f')} "
-          f"| {f(c['workers'], '%.2f')} + {f(c['postgresql'], '%.2f')} + {f(c['rabbitmq'], '%.2f')} = {f(c['total'], '%.2f')} "
+          f"| {cpu} = {f(c['total'], '%.2f')} "
           f"| {f(rss, '%.1f MB')} | {f(d['cpu'].get('others_pct'), '%.0f %%')} |")
 EOF
 say "per-profile JSON in $out"

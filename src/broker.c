@@ -264,8 +264,9 @@ broker_bind(struct broker *b, const char *queue, const char *exchange, const cha
 	return rpc_ok(b, what, cause);
 }
 
-long
-broker_queue_count(struct broker *b, const char *queue, char **cause)
+int
+broker_queue_stat(struct broker *b, const char *queue, long *messages, long *consumers,
+    char **cause)
 {
 	amqp_queue_declare_ok_t *ok;
 	char what[300];
@@ -275,7 +276,19 @@ broker_queue_count(struct broker *b, const char *queue, char **cause)
 	snprintf(what, sizeof(what), "queue %s", queue);
 	if (rpc_ok(b, what, cause) != 0 || ok == NULL)
 		return -1;
-	return (long)ok->message_count;
+	if (messages != NULL)
+		*messages = (long)ok->message_count;
+	if (consumers != NULL)
+		*consumers = (long)ok->consumer_count;
+	return 0;
+}
+
+long
+broker_queue_count(struct broker *b, const char *queue, char **cause)
+{
+	long n;
+
+	return broker_queue_stat(b, queue, &n, NULL, cause) == 0 ? n : -1;
 }
 
 long

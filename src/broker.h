@@ -102,6 +102,13 @@ int broker_bind(struct broker *b, const char *queue, const char *exchange,
     const char *routing_key, char **cause);
 /* Messages in a queue (passive declare); -1 with *cause when it does not exist. */
 long broker_queue_count(struct broker *b, const char *queue, char **cause);
+/*
+ * Messages ready in a queue and its consumers (passive declare) into
+ * *messages and *consumers (either may be NULL). 0, or -1 with *cause when
+ * it does not exist.
+ */
+int broker_queue_stat(struct broker *b, const char *queue, long *messages, long *consumers,
+    char **cause);
 /* Purge a queue; returns messages purged or -1. */
 long broker_purge(struct broker *b, const char *queue, char **cause);
 
