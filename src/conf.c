@@ -59,6 +59,8 @@ static const struct conf_key conf_keys[] = {
 	  "100", "deliveries handled in one database transaction at most" },
 	{ "relay_batch", K_LONG, OFF(relay_batch), 1, 10000,
 	  "500", "outbox rows the relay publishes per batch (confirms in flight)" },
+	{ "relay_linger_ms", K_LONG, OFF(relay_linger_ms), 0, 1000,
+	  "5", "shortest time between two relay rounds: commits coming meanwhile go in one round" },
 	{ "relay_poll_ms", K_LONG, OFF(relay_poll_ms), 10, 600000,
 	  "1000", "how often the active relay looks for outbox rows when not woken" },
 	{ "saga_deadline", K_LONG, OFF(saga_deadline_s), 1, 86400,

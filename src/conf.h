@@ -24,6 +24,7 @@ struct conf {
 	long batch_size;
 	long relay_batch;
 	long relay_poll_ms;
+	long relay_linger_ms;
 	long saga_deadline_s;
 	long sweep_ms;
 	long heartbeat_s;

@@ -33,7 +33,7 @@ struct outbox_batch {
  * transaction ids are lower than the stored horizon.)
  */
 #define OUTBOX_PENDING_WHERE \
-	"o.published_at IS NULL AND (o.attempts > 0 OR o.tx >= (SELECT least(horizon, " \
+	"o.published_at IS NULL AND (o.retrying OR o.tx >= (SELECT least(horizon, " \
 	"pg_snapshot_xmin(pg_current_snapshot())) FROM outbox_relay))"
 
 /* Start an empty batch for service svc (no allocation until the first add). */

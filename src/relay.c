@@ -46,7 +46,7 @@ struct relay {
 };
 
 /*
- * Where new rows can be: every unpublished row with attempts = 0 that the
+ * Where new rows can be: every unpublished row outside the retry tier that the
  * relay has not read yet was written by a transaction tx >= lo, or by one
  * of x[] (transactions still running, below lo, when it last read).
  */
@@ -83,7 +83,7 @@ struct round {
 /* Columns of the round's query. */
 enum {
 	C_XMIN, C_XMAX, C_XIP, C_PART, C_CTID, C_ID, C_TYPE, C_AGG, C_BODY, C_KEY, C_TRACE, C_TIME,
-	C_TX, C_TRIES, C_BLOCKED
+	C_TX, C_RETRYING, C_BLOCKED
 };
 
 static const char *
@@ -143,17 +143,17 @@ read_rows(struct relay *r, struct db *db, const struct frontier *f, struct round
 	snprintf(limit, sizeof(limit), "%ld", r->cfg->relay_batch);
 	rd->res = db_query(db, "relay_read",
 	    "WITH s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap), r AS ("
-	    "  (SELECT 1 AS part, o.* , o.ctid AS rid FROM outbox o WHERE o.attempts = 0 "
+	    "  (SELECT 1 AS part, o.* , o.ctid AS rid FROM outbox o WHERE NOT o.retrying "
 	    "    AND o.published_at IS NULL AND o.tx = ANY($2::xid8[])) "
-	    "  UNION ALL (SELECT 2, o.*, o.ctid FROM outbox o WHERE o.attempts = 0 "
+	    "  UNION ALL (SELECT 2, o.*, o.ctid FROM outbox o WHERE NOT o.retrying "
 	    "    AND o.published_at IS NULL AND o.tx >= $1::xid8 ORDER BY o.tx LIMIT $3) "
-	    "  UNION ALL (SELECT 3, o.*, o.ctid FROM outbox o WHERE o.attempts > 0 "
-	    "    AND o.published_at IS NULL AND o.next_attempt_at <= now() ORDER BY o.seq LIMIT $3)) "
+	    "  UNION ALL (SELECT 3, o.*, o.ctid FROM outbox o WHERE o.retrying "
+	    "    AND o.next_attempt_at <= now() ORDER BY o.seq LIMIT $3)) "
 	    "SELECT pg_snapshot_xmin(s.snap)::text, pg_snapshot_xmax(s.snap)::text, "
 	    "  (SELECT coalesce(string_agg(x::text, ','), '') FROM pg_snapshot_xip(s.snap) x), "
 	    "  r.part, r.rid::text, r.id::text, r.type, r.aggregateid, r.payload::text, r.routing_key, "
 	    "  coalesce(r.traceparent, ''), extract(epoch FROM r.created_at)::bigint, r.tx::text, "
-	    "  r.attempts, EXISTS (SELECT 1 FROM outbox e WHERE e.aggregateid = r.aggregateid "
+	    "  r.retrying, EXISTS (SELECT 1 FROM outbox e WHERE e.aggregateid = r.aggregateid "
 	    "    AND e.seq < r.seq AND e.published_at IS NULL) "
 	    "FROM s LEFT JOIN r ON true ORDER BY r.part, r.tx, r.seq", 3, p);
 	if (rd->res == NULL)
@@ -178,7 +178,7 @@ decide(struct round *rd)
 		if (col(rd, i, C_BLOCKED)[0] != 't')
 			rd->fate[i] = ROW_PUBLISH;
 		else
-			rd->fate[i] = atoi(col(rd, i, C_TRIES)) > 0 ? ROW_LATER : ROW_WAIT;
+			rd->fate[i] = col(rd, i, C_RETRYING)[0] == 't' ? ROW_LATER : ROW_WAIT;
 	}
 }
 
@@ -294,16 +294,16 @@ record(struct db *db, const struct round *rd, uint64_t horizon)
 		p[k] = pgarray_text(&a[k]);
 	p[6] = h;
 	res = db_query(db, "relay_record",
-	    "WITH p AS (UPDATE outbox SET published_at = now() "
+	    "WITH p AS (UPDATE outbox SET published_at = now(), retrying = false "
 	    "    WHERE ctid = ANY($1::tid[]) AND id = ANY($2::uuid[]) AND published_at IS NULL "
 	    "    RETURNING 1), "
-	    "  f AS (UPDATE outbox SET attempts = attempts + 1, "
+	    "  f AS (UPDATE outbox SET retrying = true, attempts = attempts + 1, "
 	    "    last_error = 'returned or nacked by the broker', "
 	    "    next_attempt_at = now() + make_interval(secs => power(2, least(attempts, 6))) "
 	    "    WHERE ctid = ANY($3::tid[]) AND id = ANY($4::uuid[]) RETURNING 1), "
-	    "  w AS (UPDATE outbox SET attempts = 1, "
+	    "  w AS (UPDATE outbox SET retrying = true, attempts = attempts + 1, "
 	    "    last_error = 'waiting behind an earlier event of the same order' "
-	    "    WHERE ctid = ANY($5::tid[]) AND id = ANY($6::uuid[]) AND attempts = 0 RETURNING 1), "
+	    "    WHERE ctid = ANY($5::tid[]) AND id = ANY($6::uuid[]) AND NOT retrying RETURNING 1), "
 	    "  h AS (UPDATE outbox_relay SET horizon = $7::xid8 WHERE horizon <> $7::xid8 RETURNING 1) "
 	    "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM f), (SELECT count(*) FROM w)", 7, p);
 	for (int k = 0; k < 6; k++)
@@ -406,8 +406,8 @@ measure_backlog(struct db *db, const struct frontier *f)
 	xid_array(f->x, f->nx, xs, sizeof(xs));
 	res = db_query(db, "relay_backlog",
 	    "SELECT count(*), coalesce(extract(epoch FROM now() - min(o.created_at)), 0) "
-	    "FROM outbox o WHERE o.published_at IS NULL AND (o.attempts > 0 OR "
-	    "  (o.attempts = 0 AND (o.tx >= $1::xid8 OR o.tx = ANY($2::xid8[]))))", 2, p);
+	    "FROM outbox o WHERE o.published_at IS NULL AND (o.retrying OR "
+	    "  (NOT o.retrying AND (o.tx >= $1::xid8 OR o.tx = ANY($2::xid8[]))))", 2, p);
 	if (res == NULL)
 		return;
 	metrics_outbox(atol(PQgetvalue(res, 0, 0)), atof(PQgetvalue(res, 0, 1)));
@@ -517,6 +517,21 @@ connect_both(struct relay *r, const char *name, struct db **db, struct broker **
 }
 
 /*
+ * Let relay_linger_ms pass since the last round began: commits made
+ * meanwhile go out in one round (one read, one wait for confirms, one
+ * record) instead of one round each. Not while draining.
+ */
+static void
+linger(struct relay *r, uint64_t *last_round)
+{
+	uint64_t now = clock_ms(), due = *last_round + (uint64_t)r->cfg->relay_linger_ms;
+
+	if (now < due && !atomic_load(&r->draining))
+		backoff_sleep((uint32_t)(due - now), NULL);
+	*last_round = clock_ms();
+}
+
+/*
  * Serve while connected: stand by until this relay leads, then publish in
  * rounds. Returns 1 when done (drained), 0 to reconnect.
  */
@@ -525,7 +540,7 @@ serve(struct relay *r, struct db *db, struct broker *b)
 {
 	struct broker_batch *bb = broker_batch_new(b);
 	struct frontier *f = xcalloc(1, sizeof(*f));
-	uint64_t next_measure = 0;
+	uint64_t next_measure = 0, last_round = 0;
 	char *cause = NULL;
 	int lead = 0, more, done = -1;
 
@@ -546,7 +561,7 @@ serve(struct relay *r, struct db *db, struct broker *b)
 			else if (relay_wait(r, NULL, STANDBY_RETRY_MS) == WAKE_LOCAL &&
 			    db_exec(db, "NOTIFY " CHANNEL) != 0)
 				done = 0;	/* tell the active relay: this worker wrote rows */
-		} else if ((more = relay_round(r, db, bb, f)) < 0) {
+		} else if (linger(r, &last_round), (more = relay_round(r, db, bb, f)) < 0) {
 			done = 0;
 		} else if (more) {
 			continue;	/* more may go now */

@@ -10,7 +10,7 @@
  * one wait for their confirms, and records the round with one statement:
  * confirmed rows marked published (a HOT update: no index covers
  * published_at), refused ones (returned as unroutable, nacked) moved to the
- * retry tier (attempts > 0, exponential backoff). Only the first unpublished
+ * retry tier (retrying, exponential backoff). Only the first unpublished
  * row of each order goes out (a row with an earlier unpublished one of its
  * order waits in the retry tier), so one order's events leave in the order
  * they were written.
@@ -23,7 +23,7 @@
  * the last transaction read), so a round reads only rows written since the
  * last one, whatever a long transaction elsewhere in the cluster does. The
  * lowest of the frontier is stored in outbox_relay (the horizon: every
- * unpublished row with attempts = 0 has tx at or above it), where a relay
+ * unpublished row outside the retry tier has tx at or above it), where a relay
  * taking over starts and chorusctl finds the backlog.
  *
  * Woken in-process after a commit of its worker (an eventfd), by NOTIFY when

@@ -13,11 +13,15 @@ BEGIN
     RETURN got;
 END $$;
 
--- The retry tier holds only unpublished rows: a row retried once and
--- published long ago is not looked at again (its index entry goes when it
--- is marked published: rare, only rows that once failed).
+-- The retry tier is marked by a column of its own, true only while a row
+-- waits there: the index of the tier then holds only rows waiting (a row
+-- retried once and published long ago is not looked at again), and marking
+-- an ordinary row published changes no indexed column, so it stays a HOT
+-- update (attempts and last_error keep the row's history).
+ALTER TABLE outbox ADD COLUMN retrying boolean NOT NULL DEFAULT false;
+UPDATE outbox SET retrying = true WHERE attempts > 0 AND published_at IS NULL;
 DROP INDEX outbox_retry;
-CREATE INDEX outbox_retry ON outbox (seq) WHERE attempts > 0 AND published_at IS NULL;
+CREATE INDEX outbox_retry ON outbox (seq) WHERE retrying;
 
 -- Retention's block-range indexes summarise new ranges as they fill.
 ALTER INDEX outbox_created SET (autosummarize = on);

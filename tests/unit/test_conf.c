@@ -126,6 +126,7 @@ test_defaults(void **unused)
 	expect_long("batch_size", cfg.batch_size, 100);
 	expect_long("relay_batch", cfg.relay_batch, 500);
 	expect_long("relay_poll_ms", cfg.relay_poll_ms, 1000);
+	expect_long("relay_linger_ms", cfg.relay_linger_ms, 5);
 	expect_long("saga_deadline", cfg.saga_deadline_s, 60);
 	expect_long("sweep_ms", cfg.sweep_ms, 1000);
 	expect_long("heartbeat", cfg.heartbeat_s, 30);
