@@ -177,7 +177,7 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 {
 	const char *svc = service_name(ops->handler.svc);
 	struct conf cfg;
-	struct health *health;
+	struct http_server *health;
 	struct sigaction sa;
 	int check_only = 0, r;
 
@@ -247,7 +247,7 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 
 	daemon_notify("STOPPING=1\nSTATUS=draining the outbox");
 	log_info("msg=\"stopping: publishing what is pending\"");
-	health_stop(health);	/* first: /readyz must not look at a relay being freed */
+	http_stop(health);	/* first: /readyz must not look at a relay being freed */
 	relay_stop(the_relay, (int)cfg.shutdown_timeout_s);
 	log_info("msg=\"stopped\"");
 	conf_free(&cfg);
