@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,20 +31,23 @@ part_error_name(enum part_error e)
 	return e <= PART_NOT_FOUND ? error_names[e] : "?";
 }
 
-/* The body as a JSON object (a reference the caller puts), or NULL. */
-static struct json_object *
-parse_object(const char *body, size_t len)
+struct json_object *
+aggregate_parse_object(const char *body, size_t len)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
+	size_t end;
 
-	if (body == NULL || len == 0)
+	if (body == NULL || len == 0 || len > INT32_MAX)
 		return NULL;
 	tok = json_tokener_new();
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, body, (int)len);
-	if (o != NULL && (json_tokener_get_error(tok) != json_tokener_success ||
-	    tok->char_offset != (size_t)len || !json_object_is_type(o, json_type_object))) {
+	end = tok->char_offset;
+	while (o != NULL && end < len && strchr(" \t\r\n", body[end]) != NULL)
+		end++;
+	if (o != NULL && (json_tokener_get_error(tok) != json_tokener_success || end != len ||
+	    !json_object_is_type(o, json_type_object))) {
 		json_object_put(o);
 		o = NULL;
 	}
@@ -62,7 +66,7 @@ part_classify(long status, const char *body, size_t len)
 		return PART_UNAVAILABLE;
 	if (status != 200)
 		return PART_BAD_RESPONSE;
-	o = parse_object(body, len);
+	o = aggregate_parse_object(body, len);
 	if (o == NULL)
 		return PART_BAD_RESPONSE;
 	json_object_put(o);
@@ -128,7 +132,7 @@ aggregate_build(const struct part *parts, const char *id, struct aggregate *out)
 
 	memset(out, 0, sizeof(*out));
 	if (order->err == PART_OK)
-		o = parse_object(order->body, order->len);
+		o = aggregate_parse_object(order->body, order->len);
 	if (o == NULL) {
 		enum part_error e = order->err == PART_OK ? PART_BAD_RESPONSE : order->err;
 

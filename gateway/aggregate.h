@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct json_object;
+
 enum part_id { PART_ORDER = 0, PART_INVENTORY, PART_PAYMENT, PART__COUNT };
 
 /* Why a part failed: the contract's reasons. */
@@ -58,6 +60,12 @@ const char *part_error_name(enum part_error e);
  * PART_NOT_FOUND, 5xx PART_UNAVAILABLE, anything else PART_BAD_RESPONSE.
  */
 enum part_error part_classify(long status, const char *body, size_t len);
+/*
+ * body (len bytes) as one JSON object, parsed strictly (RFC 8259: no
+ * comments, no trailing commas, nothing after it but white space); a new
+ * reference (json_object_put it), or NULL.
+ */
+struct json_object *aggregate_parse_object(const char *body, size_t len);
 /* Build the answer for order id from parts[PART__COUNT]. */
 void aggregate_build(const struct part *parts, const char *id, struct aggregate *out);
 /* true when status is one an order stays in (CONFIRMED, CANCELLED). */

@@ -281,25 +281,18 @@ static void
 on_post(struct http_request *req, void *arg)
 {
 	struct gateway *g = arg;
-	struct json_tokener *tok;
 	struct json_object *o, *id;
 	struct exchange *x;
 	size_t len;
 	const char *body = http_body(req, &len);
 
 	/* strict JSON, one object: the order service checks its fields */
-	tok = json_tokener_new();
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-	    tok->char_offset != len || !json_object_is_type(o, json_type_object)) {
-		json_tokener_free(tok);
-		json_object_put(o);
+	o = aggregate_parse_object(body, len);
+	if (o == NULL) {
 		http_problem(req, 400, "invalid_json", NULL, "the body is not one JSON object");
 		count(g, EX_POST, 400);
 		return;
 	}
-	json_tokener_free(tok);
 	x = exchange_new(g, req, EX_POST);
 	/* with its order_id a POST is idempotent (the same body again is the same order) */
 	x->idempotent = json_object_object_get_ex(o, "order_id", &id) &&

@@ -155,7 +155,7 @@ main(int argc, char **argv)
 	struct conf cfg;
 	struct sigaction sa;
 	struct http_server *srv = NULL;
-	struct health *health = NULL;
+	struct http_server *health = NULL;
 	struct gateway *gw = NULL;
 	uint64_t watchdog_ms, next_watchdog = 0, next_status = 0;
 	char *cause = NULL;
@@ -261,7 +261,7 @@ fail:
 	free(cause);
 out:
 	/* the upstream thread first: the answers it still gives go to a live server */
-	health_stop(health);
+	http_stop(health);
 	upstream_stop(the_upstream);
 	http_stop(srv);
 	if (gw != NULL)
