@@ -430,12 +430,14 @@ transfer_done(struct upstream *u, CURL *e, CURLcode rc)
 	ok = c->result.err == PART_OK || c->result.err == PART_BAD_RESPONSE;
 
 	if (c->probe) {
-		bool was = c->inst->healthy;
+		bool now_ok = rc == CURLE_OK && status == 200;
 
-		pool_checked(p, c->inst, rc == CURLE_OK && status == 200);
-		if (!c->inst->removed && was != c->inst->healthy)
-			log_warn("msg=\"instance %s\" upstream=%s instance=%s", c->inst->healthy ?
-			    "healthy again" : "unhealthy: /readyz failed", p->name, c->inst->addr);
+		if (!c->inst->removed && c->inst->healthy != now_ok)
+			log_warn("msg=\"instance %s\" upstream=%s instance=%s status=%ld error=\"%s\"",
+			    now_ok ? "healthy again" : "unhealthy: /readyz failed", p->name,
+			    c->inst->addr, status, curl_easy_strerror(rc));
+		pool_checked(p, c->inst, now_ok);	/* may free a removed instance */
+		c->inst = NULL;
 		u->running--;
 		c->done(c);
 		return;
