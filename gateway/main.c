@@ -149,6 +149,17 @@ is_alive(char *why, size_t whylen)
 	return 1;
 }
 
+/* GET /upstreams on the health endpoint: each pool, its breaker and instances. */
+static void
+on_upstreams(struct http_request *req, void *arg)
+{
+	char *s = upstream_snapshot(the_upstream);
+
+	(void)arg;
+	http_reply(req, 200, "application/json", s, strlen(s));
+	free(s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -213,9 +224,21 @@ main(int argc, char **argv)
 		if (http_start(srv, &cause) != 0)
 			goto fail;
 	}
-	health = health_start(cfg.gw.health_listen, is_ready, is_alive, &cause);
-	if (health == NULL && cause != NULL)
-		goto fail;
+	if (strcmp(cfg.gw.health_listen, "off") != 0) {
+		/* the workers' health endpoint, and the pools as the gateway sees them */
+		static const struct http_limits lim = {
+			.max_body = 1024, .max_header = 8192, .connections = HEALTH_CONNECTIONS,
+			.per_client = HEALTH_PER_CLIENT, .timeout_s = HEALTH_TIMEOUT_S, .threads = 1,
+		};
+
+		health = http_new("health endpoint", cfg.gw.health_listen, &lim, &cause);
+		if (health == NULL)
+			goto fail;
+		health_routes(health, is_ready, is_alive);
+		http_route(health, "GET", "/upstreams", 0, on_upstreams, NULL);
+		if (http_start(health, &cause) != 0)
+			goto fail;
+	}
 
 	/* 5. serve until told to stop */
 	daemon_notify("READY=1\nSTATUS=serving");

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include <curl/curl.h>
+#include <json-c/json.h>
 
 #include "backoff.h"
 #include "clock.h"
@@ -51,6 +52,8 @@ struct upstream {
 	CURL **spare;
 	size_t nspare;
 	struct upstream_timer health_timer;
+	struct upstream_timer snapshot_timer;
+	char *snapshot;				/* under lock: upstream_snapshot's JSON */
 	unsigned running;			/* calls in flight or waiting to retry */
 };
 
@@ -521,6 +524,62 @@ on_health_timer(struct upstream_timer *t)
 		upstream_timer_add(u, t, clock_ms() + (uint64_t)u->health_interval_ms);
 }
 
+/* ---- the pools as JSON, for GET /upstreams ------------------------------------ */
+
+#define SNAPSHOT_MS 250
+
+static void
+on_snapshot_timer(struct upstream_timer *t)
+{
+	struct upstream *u = (struct upstream *)((char *)t - offsetof(struct upstream, snapshot_timer));
+	struct json_object *all = json_object_new_object();
+	uint64_t now = clock_ms();
+	char *text;
+
+	for (int s = 0; s < SVC__COUNT; s++) {
+		struct pool *p = &u->pools[s];
+		struct json_object *o = json_object_new_object(), *v = json_object_new_array();
+
+		json_object_object_add(o, "breaker", json_object_new_string(
+		    breaker_state_name(p->breaker.state)));
+		json_object_object_add(o, "in_flight", json_object_new_int((int)p->in_flight));
+		for (size_t k = 0; k < p->ninst; k++) {
+			struct pool_instance *i = p->inst[k];
+			struct json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "address", json_object_new_string(i->addr));
+			json_object_object_add(e, "healthy", json_object_new_boolean(i->healthy));
+			json_object_object_add(e, "ejected", json_object_new_boolean(
+			    now < i->ejected_until_ms));
+			json_object_object_add(e, "in_flight", json_object_new_int((int)i->in_flight));
+			json_object_object_add(e, "requests", json_object_new_int64((int64_t)i->requests));
+			json_object_object_add(e, "failures", json_object_new_int64((int64_t)i->failures));
+			json_object_array_add(v, e);
+		}
+		json_object_object_add(o, "instances", v);
+		json_object_object_add(all, p->name, o);
+	}
+	text = xstrdup(json_object_to_json_string_ext(all, JSON_C_TO_STRING_PLAIN));
+	json_object_put(all);
+	pthread_mutex_lock(&u->lock);
+	free(u->snapshot);
+	u->snapshot = text;
+	pthread_mutex_unlock(&u->lock);
+	if (!atomic_load(&u->stop))
+		upstream_timer_add(u, t, now + SNAPSHOT_MS);
+}
+
+char *
+upstream_snapshot(struct upstream *u)
+{
+	char *s;
+
+	pthread_mutex_lock(&u->lock);
+	s = xstrdup(u->snapshot != NULL ? u->snapshot : "{}");
+	pthread_mutex_unlock(&u->lock);
+	return s;
+}
+
 /* ---- the thread ------------------------------------------------------------- */
 
 void
@@ -601,6 +660,7 @@ run(void *arg)
 	struct upstream *u = arg;
 
 	upstream_timer_add(u, &u->health_timer, 0);
+	upstream_timer_add(u, &u->snapshot_timer, 0);
 	for (;;) {
 		CURLMsg *msg;
 		long wait_ms;
@@ -664,6 +724,7 @@ upstream_start(const struct conf *cfg, char **cause)
 	u->timeout_ms = cfg->gw.timeout_ms;
 	u->health_interval_ms = cfg->gw.health_interval_ms;
 	u->health_timer.fn = on_health_timer;
+	u->snapshot_timer.fn = on_snapshot_timer;
 	register_metrics(u);
 	for (int s = 0; s < SVC__COUNT; s++) {
 		pool_init(&u->pools[s], service_name((enum service_id)s), &pp);
@@ -698,6 +759,7 @@ upstream_stop(struct upstream *u)
 	pthread_mutex_destroy(&u->lock);
 	free(u->spare);
 	free(u->heap);
+	free(u->snapshot);
 	free(u);
 	curl_global_cleanup();
 }

@@ -93,6 +93,13 @@ void upstream_reload(struct upstream *u, const struct conf *cfg);
 /* true when the order upstream has an instance that may take requests (any thread). */
 bool upstream_ready(struct upstream *u);
 
+/*
+ * The pools as JSON (malloc'ed; any thread), at most a quarter second old:
+ * {"order": {"breaker": "closed", "in_flight": 0, "instances": [{"address",
+ * "healthy", "ejected", "in_flight", "requests", "failures"}]}, ...}
+ */
+char *upstream_snapshot(struct upstream *u);
+
 /* On the upstream thread only: */
 /* Start c (request fields set); c->done runs once, later, never inside this call. */
 void upstream_call(struct upstream *u, struct upstream_call *c);
