@@ -133,7 +133,7 @@ def main():
         resp = resolve(doc, resp)
         head = open("%s/%s.head" % (records, num), encoding="latin-1").read()
         headers = {}
-        for h in head.split("\r\n")[1:]:
+        for h in head.splitlines()[1:]:
             if ":" in h:
                 k, v = h.split(":", 1)
                 headers[k.strip().lower()] = v.strip()
