@@ -33,7 +33,7 @@ made=$(gw_json '.order_id')
 expect "  Location names it" "$(gw_header Location)" "/api/v1/orders/$made"
 
 # --- the long poll, the merged view --------------------------------------------------
-t=$(ms gw GET "/api/v1/orders/$id?wait=10")
+t=$(gw_ms "/api/v1/orders/$id?wait=10")
 expect "GET ?wait=10 answers once the saga ended: 200" "$(tail -n1 "$REC/manifest" | cut -d' ' -f3)" "200"
 expect "  CONFIRMED" "$(gw_json '.order.status')" "CONFIRMED"
 expect "  well before the 10 s (${t} ms)" "$((t < 8000))" "1"

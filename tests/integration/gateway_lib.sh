@@ -25,14 +25,21 @@ api_addr() { local v="API_${1//[^A-Za-z0-9]/_}"; echo "127.0.0.1:${!v}"; }
 
 # start_gateway NAME [ARGS...]: chorus-gateway on free ports, waiting until
 # ready; GW is its client port, GWH its health port. ARGS come after the
-# instance lists of the workers order, inventory and payment (when running).
+# instance lists: the APIs of the workers named order, inventory and payment
+# (API_order, ...), or an unused port when there is none (never a default
+# port another stack may use); with "-c FILE" in ARGS the file names them.
 start_gateway() {
-	local name=$1 args=() s
+	local name=$1 args=(-c /dev/null) s v
 	shift
-	for s in order inventory payment; do
-		[ -n "${WORKER_PIDS[$s]:-}" ] && args+=(-o "gateway.${s}_instances=$(api_addr "$s")")
-	done
-	"$CHORUS_BUILDDIR/chorus-gateway" -c /dev/null -o gateway.listen=127.0.0.1:0 \
+	if [[ " $* " != *" -c "* ]]; then
+		for s in order inventory payment; do
+			v="API_$s"
+			args+=(-o "gateway.${s}_instances=127.0.0.1:${!v:-1}")
+		done
+	else
+		args=()
+	fi
+	"$CHORUS_BUILDDIR/chorus-gateway" -o gateway.listen=127.0.0.1:0 \
 		-o gateway.health_listen=127.0.0.1:0 "${args[@]}" "$@" >"$WORK/$name.log" 2>&1 &
 	WORKER_PIDS[$name]=$!
 	WORKER_SVC[$name]=gateway
@@ -62,6 +69,15 @@ gw_body() { cat "$REC/$(gw_last).body"; }
 gw_header() {
 	tr -d '\r' <"$REC/$(gw_last).head" | sed -n "s/^$1: *//Ip" | head -n 1
 }
+# gw_ms PATH: GET PATH, recorded as gw does; prints the milliseconds it took (curl's own clock).
+gw_ms() {
+	local n t
+	n=$(($(wc -l <"$REC/manifest") + 1))
+	t=$(curl -s -m 30 -o "$REC/$n.body" -D "$REC/$n.head" -w '%{http_code} %{time_total}' \
+		"http://127.0.0.1:$GW$1") || true
+	echo "GET $1 ${t%% *} $n" >>"$REC/manifest"
+	awk -v s="${t#* }" 'BEGIN { printf "%d\n", s * 1000 }'
+}
 # gw_json FILTER: jq over the last answer's body.
 gw_json() { jq -r "$1" <"$REC/$(gw_last).body"; }
 
@@ -77,12 +93,3 @@ post_order() {
 # upstreams FILTER: jq over the gateway's /upstreams.
 upstreams() { curl -s -m 5 "http://127.0.0.1:$GWH/upstreams" | jq -r "$1"; }
 upstreams_is() { [ "$(upstreams "$1")" = "$2" ]; }
-
-# ms COMMAND...: milliseconds COMMAND took (its output discarded).
-ms() {
-	local t0 t1
-	t0=$(date +%s%N)
-	"$@" >/dev/null
-	t1=$(date +%s%N)
-	echo $(((t1 - t0) / 1000000))
-}
