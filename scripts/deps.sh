@@ -16,7 +16,7 @@ packages=(
 	build-essential autoconf automake libtool pkg-config
 	librabbitmq-dev libjson-c-dev libpq-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev
 	rabbitmq-server postgresql postgresql-client
-	curl ca-certificates python3 systemd groff-base man-db
+	curl ca-certificates python3 jq systemd groff-base man-db
 )
 
 check_only=false

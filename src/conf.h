@@ -42,6 +42,14 @@ struct conf {
 	long fault_error_pct;
 	long outbox_retention_h;
 	long inbox_retention_h;
+	char *api_listen[SVC__COUNT];		/* "host:port" or "off" */
+	long api_threads;
+	long api_db_connections;
+	long api_max_in_flight;
+	long api_max_body;
+	long api_connections;
+	long api_connections_per_client;
+	long api_timeout_s;
 };
 
 /* The retry policy the configuration describes. */

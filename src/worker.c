@@ -7,7 +7,8 @@
  *   2. logging at the configured level, signals (handlers only set flags);
  *   3. the service's own set-up (its metrics), then the health endpoint
  *      (not ready until connected);
- *   4. the outbox relay thread (publishes what earlier runs left pending);
+ *   4. the outbox relay thread (publishes what earlier runs left pending),
+ *      then the service's REST API when it has one and api_listen is set;
  *   5. the consumer loop: connect, declare topology, consume; READY=1 is
  *      sent to systemd only once it consumes.
  * SIGTERM/SIGINT: the consumer finishes the batch in flight and stops,
@@ -301,7 +302,8 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 {
 	const char *svc = service_name(ops->handler.svc);
 	struct conf cfg;
-	struct health *health;
+	struct http_server *health;
+	struct api *api = NULL;
 	struct sigaction sa;
 	int check_only = 0, r;
 
@@ -342,6 +344,8 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	metrics_init(ops->handler.svc);
 	if (ops->init != NULL)
 		ops->init(&cfg);	/* registers the service's metrics: before the endpoint's thread */
+	if (ops->api != NULL)
+		api_metrics_init();
 	{
 		char *cause = NULL;
 
@@ -362,6 +366,21 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 		return EX_OSERR;
 	}
 
+	/* 4b. the service's API, once the relay is there to publish what it writes */
+	if (ops->api != NULL) {
+		char *cause = NULL;
+
+		api = api_start(&cfg, ops->handler.svc, ops->api, is_ready, is_alive, &cause);
+		if (api == NULL && cause != NULL) {
+			log_error("msg=\"cannot start\" error=\"%s\"", cause);
+			free(cause);
+			http_stop(health);
+			relay_stop(the_relay, 1);
+			conf_free(&cfg);
+			return EX_UNAVAILABLE;
+		}
+	}
+
 	/* 5. consume until told to stop */
 	{
 		static const struct consumer_hooks hooks = { on_ready, on_tick };
@@ -371,7 +390,8 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 
 	notify("STOPPING=1\nSTATUS=draining the outbox");
 	log_info("msg=\"stopping: publishing what is pending\"");
-	health_stop(health);	/* first: /readyz must not look at a relay being freed */
+	api_stop(api);		/* its last commits' rows go out with the relay's drain */
+	http_stop(health);	/* first: /readyz must not look at a relay being freed */
 	relay_stop(the_relay, (int)cfg.shutdown_timeout_s);
 	log_info("msg=\"stopped\"");
 	conf_free(&cfg);
