@@ -15,6 +15,7 @@ set -euo pipefail
 packages=(
 	build-essential autoconf automake libtool pkg-config
 	librabbitmq-dev libjson-c-dev libpq-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev
+	libcurl4-openssl-dev jq wrk chromium
 	rabbitmq-server postgresql postgresql-client
 	curl ca-certificates python3 jq systemd groff-base man-db
 )

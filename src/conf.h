@@ -50,6 +50,18 @@ struct conf {
 	long api_connections;
 	long api_connections_per_client;
 	long api_timeout_s;
+	struct {				/* chorus-gateway (gateway.*) */
+		char *listen, *health_listen;
+		char *instances[SVC__COUNT];	/* "host:port,..." per upstream */
+		char *balance;			/* least_in_flight or round_robin */
+		long connect_timeout_ms, timeout_ms;
+		long retries, retry_base_ms;
+		long max_in_flight;
+		long eject_failures, eject_ms, health_interval_ms;
+		long breaker_failures, breaker_recovery_ms;
+		long max_wait_s, poll_ms;
+		long max_body, max_header, max_connections, per_client, idle_timeout_s, threads;
+	} gw;
 };
 
 /* The retry policy the configuration describes. */
