@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,12 +138,29 @@ static const char *
 tls_error(char *buf, size_t size)
 {
 	unsigned long e = ERR_peek_last_error();
+	const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
 
 	buf[0] = '\0';
-	if (e != 0)
+	if (reason != NULL)
+		snprintf(buf, size, "%s", reason);
+	else if (e != 0)
 		ERR_error_string_n(e, buf, size);
 	ERR_clear_error();
 	return buf;
+}
+
+/* 0 when the file key names can be read, else -1 with *cause saying why. */
+static int
+tls_file(const char *key, const char *path, char **cause)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		*cause = xasprintf("TLS: %s %s: %s", key, path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
 }
 
 /*
@@ -172,6 +190,10 @@ tls_socket(struct broker *b, const char *host, const struct broker_tls *tls, cha
 		*cause = xasprintf("TLS: cannot require TLS 1.2 or later");
 		return NULL;
 	}
+	if ((tls->ca != NULL && tls_file("amqp_tls_ca", tls->ca, cause) != 0) ||
+	    (tls->cert != NULL && tls_file("amqp_tls_cert", tls->cert, cause) != 0) ||
+	    (tls->key != NULL && tls_file("amqp_tls_key", tls->key, cause) != 0))
+		return NULL;
 	ERR_clear_error();
 	if (tls->ca != NULL)
 		ok = amqp_ssl_socket_set_cacert(sock, tls->ca) == AMQP_STATUS_OK;
