@@ -325,9 +325,16 @@ broker_connect(const char *url, const struct broker_tls *tls, const char *name,
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		char *c = reply_cause("login", r), err[256];
 
-		/* TLS 1.3: a client certificate the broker refuses shows only now */
+		/*
+		 * TLS 1.3: a client certificate the broker refuses shows only now,
+		 * as an alert (OpenSSL's error) or, when the broker closed first,
+		 * as a failed read or write with no detail.
+		 */
 		if (ci.ssl && tls_error(err, sizeof(err))[0] != '\0')
 			*cause = xasprintf("RabbitMQ at %s:%d: %s: %s", ci.host, ci.port, c, err);
+		else if (ci.ssl && tls->cert != NULL && r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+			*cause = xasprintf("RabbitMQ at %s:%d: %s (the broker ended the TLS connection: "
+			    "did it refuse the client certificate %s?)", ci.host, ci.port, c, tls->cert);
 		else
 			*cause = xasprintf("RabbitMQ at %s:%d: %s", ci.host, ci.port, c);
 		free(c);
