@@ -133,19 +133,31 @@ tls_verify(int ok, X509_STORE_CTX *x)
 	return ok;
 }
 
-/* OpenSSL's last error as text ("" when none), and the queue emptied. */
+/*
+ * OpenSSL's errors as text, "; " between them ("" when none), and the
+ * queue emptied. The generic "PEM lib" and repeats are left out: what
+ * remains says why (e.g. "unable to get passphrase" for an encrypted key).
+ */
 static const char *
 tls_error(char *buf, size_t size)
 {
-	unsigned long e = ERR_peek_last_error();
-	const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
+	unsigned long e;
+	size_t n = 0;
 
 	buf[0] = '\0';
-	if (reason != NULL)
-		snprintf(buf, size, "%s", reason);
-	else if (e != 0)
-		ERR_error_string_n(e, buf, size);
-	ERR_clear_error();
+	while ((e = ERR_get_error()) != 0) {
+		const char *reason = ERR_reason_error_string(e);
+		char code[32];
+
+		if (reason == NULL) {
+			snprintf(code, sizeof(code), "error %lx", e);
+			reason = code;
+		} else if (strcmp(reason, "PEM lib") == 0 || strstr(buf, reason) != NULL) {
+			continue;
+		}
+		if (n < size)
+			n += (size_t)snprintf(buf + n, size - n, "%s%s", n > 0 ? "; " : "", reason);
+	}
 	return buf;
 }
 

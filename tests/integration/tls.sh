@@ -126,6 +126,9 @@ refused "an unreadable CA file" 69 "amqp_tls_ca $WORK/nosuch.crt: No such file" 
 	tls_ctl -o "amqp_tls_ca=$WORK/nosuch.crt"
 refused "a client key that is not the certificate's" 69 "amqp_tls_cert.*amqp_tls_key" \
 	tls_ctl -o "amqp_tls_key=$WORK/other-client.key"
+openssl pkey -in "$CHORUS_TLS_CLIENT_KEY" -aes256 -passout pass:secret -out "$WORK/encrypted.key" 2>/dev/null
+refused "an encrypted client key: refused, never prompted for" 69 "amqp_tls_key.*passphrase" \
+	timeout 20 "$CTL" -o "amqp_tls_key=$WORK/encrypted.key" declare </dev/null
 refused "TLS keys with a plaintext amqp:// URL" 78 "need an amqps:// amqp_url" \
 	tls_ctl -o "amqp_url=$plain_url"
 refused "EXTERNAL without a client certificate" 78 "external needs a client certificate" \
