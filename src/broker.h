@@ -1,5 +1,6 @@
 /*
- * broker: one RabbitMQ connection with one channel, over rabbitmq-c.
+ * broker: one RabbitMQ connection with one channel, over rabbitmq-c: TCP
+ * for amqp://, TLS (OpenSSL, verified, never downgraded) for amqps://.
  *
  * rabbitmq-c has no thread of its own: heartbeats are answered only inside
  * its calls, so every loop using a broker calls broker_next(),
