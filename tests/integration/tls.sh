@@ -8,7 +8,8 @@
 # broker's certificate (also OpenSSL's default store), a certificate for
 # another name or address, a client certificate of an unknown CA, TLS keys
 # with an amqp:// URL; PostgreSQL verify-full with a wrong CA or host name.
-# Last, EXTERNAL: a login by the client certificate alone, no password.
+# Mutual TLS with PostgreSQL too. Last, EXTERNAL: a login by the client
+# certificate alone, no password.
 . "$(dirname "$0")/lib.sh"
 
 if [ -z "${CHORUS_AMQPS_URL:-}" ] || [ -z "${CHORUS_TLS_CA:-}" ] ||
@@ -173,6 +174,16 @@ refused "PostgreSQL verify-full with a wrong CA" 69 "certificate verify failed" 
 wrong_host=${CHORUS_ORDER_DATABASE_TLS_URL/@127.0.0.1:/@wrong.example:}
 refused "PostgreSQL verify-full with a host name not in the certificate" 69 \
 	'does not match host name "wrong.example"' ctl -o "order.database_url=$wrong_host&hostaddr=127.0.0.1" order list
+
+# Mutual TLS with PostgreSQL: the client certificate is verified against the CA.
+client_url="$CHORUS_ORDER_DATABASE_TLS_URL&sslcert=$CHORUS_TLS_CLIENT_CERT&sslkey=$CHORUS_TLS_CLIENT_KEY"
+expect "PostgreSQL: a client certificate of the stack's CA is accepted" \
+	"$(psql "$client_url" -XAtq -c 'SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()' 2>&1)" \
+	"/CN=chorus-tls-client"
+chmod 0600 "$WORK/other-client.key"
+refused "PostgreSQL: a client certificate of an unknown CA" 69 "unknown ca" \
+	ctl -o "order.database_url=$CHORUS_ORDER_DATABASE_TLS_URL&sslcert=$WORK/other-client.crt&sslkey=$WORK/other-client.key" \
+	order list
 
 # --- EXTERNAL: the client certificate is the login ----------------------------------
 # The user the certificate names (its CN), with no password at all.
