@@ -40,7 +40,15 @@ struct conf_key {
 
 static const struct conf_key conf_keys[] = {
 	{ "amqp_url", K_STRING, OFF(amqp_url), 0, 0,
-	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost)" },
+	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost; amqps:// for TLS)" },
+	{ "amqp_tls_ca", K_STRING, OFF(amqp_tls_ca), 0, 0,
+	  "system", "PEM file of the CAs that amqps:// trusts for the broker's certificate, or system (OpenSSL's default store)" },
+	{ "amqp_tls_cert", K_STRING, OFF(amqp_tls_cert), 0, 0,
+	  "none", "client certificate (PEM file, with its chain) that amqps:// presents (mutual TLS), or none" },
+	{ "amqp_tls_key", K_STRING, OFF(amqp_tls_key), 0, 0,
+	  "none", "private key (PEM file, not encrypted) of amqp_tls_cert, or none" },
+	{ "amqp_auth", K_STRING, OFF(amqp_auth), 0, 0,
+	  "plain", "plain (user and password of amqp_url) or external (the identity of amqp_tls_cert)" },
 	{ "order.database_url", K_STRING, OFF(database_url[SVC_ORDER]), 0, 0,
 	  "postgresql:///chorus_order", "PostgreSQL URL of the order service's database" },
 	{ "inventory.database_url", K_STRING, OFF(database_url[SVC_INVENTORY]), 0, 0,
@@ -505,6 +513,47 @@ conf_load_credentials(struct conf *cfg, char **cause)
 	return 0;
 }
 
+void
+conf_broker_tls(const struct conf *cfg, struct broker_tls *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (strcmp(cfg->amqp_tls_ca, "system") != 0)
+		t->ca = cfg->amqp_tls_ca;
+	if (strcmp(cfg->amqp_tls_cert, "none") != 0)
+		t->cert = cfg->amqp_tls_cert;
+	if (strcmp(cfg->amqp_tls_key, "none") != 0)
+		t->key = cfg->amqp_tls_key;
+	t->external = strcmp(cfg->amqp_auth, "external") == 0;
+}
+
+int
+conf_check(const struct conf *cfg, char **cause)
+{
+	struct broker_tls t;
+
+	if (strcmp(cfg->amqp_auth, "plain") != 0 && strcmp(cfg->amqp_auth, "external") != 0) {
+		*cause = xasprintf("amqp_auth: '%s' is not plain or external", cfg->amqp_auth);
+		return -1;
+	}
+	conf_broker_tls(cfg, &t);
+	if ((t.cert == NULL) != (t.key == NULL)) {
+		*cause = xasprintf("amqp_tls_cert and amqp_tls_key go together: set both or neither");
+		return -1;
+	}
+	if (t.external && t.cert == NULL) {
+		*cause = xasprintf("amqp_auth = external needs a client certificate "
+		    "(amqp_tls_cert, amqp_tls_key)");
+		return -1;
+	}
+	/* a bad URL is reported when connecting; this is about TLS settings going unused */
+	if ((t.ca != NULL || t.cert != NULL || t.external) && broker_url_tls(cfg->amqp_url) == 0) {
+		*cause = xasprintf("amqp_tls_ca, amqp_tls_cert, amqp_tls_key and amqp_auth = external "
+		    "need an amqps:// amqp_url; with amqp:// the connection is plaintext");
+		return -1;
+	}
+	return 0;
+}
+
 int
 conf_load(struct conf *cfg, const char *path, const char *const *sets, size_t nsets,
     char **cause)
@@ -515,7 +564,7 @@ conf_load(struct conf *cfg, const char *path, const char *const *sets, size_t ns
 	for (size_t i = 0; i < nsets; i++)
 		if (conf_set_arg(cfg, sets[i], cause) != 0)
 			return -1;
-	return 0;
+	return conf_check(cfg, cause);
 }
 
 size_t
