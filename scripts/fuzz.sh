@@ -52,6 +52,6 @@ for t in "${targets[@]}"; do
 		rc=1
 	fi
 	# libFuzzer's own figures: runs, coverage (edges), features, corpus
-	grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|Done [0-9]+ runs)' "$log" | tail -n 2 | sed "s/^/  $t: /"
+	grep -E '^#[0-9]+.*DONE|^Done [0-9]+ runs' "$log" | tail -n 2 | sed "s/^/  $t: /"
 done
 exit $rc
