@@ -238,7 +238,8 @@ cli_publish_one(struct broker *b, const struct event *ev, const char *app_id)
 void
 cli_print_json(struct json_object *o)
 {
-	cli_printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+	/* JSON escapes what it holds: printed as it is */
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 	    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
@@ -405,11 +406,11 @@ cli_rows_text(PGresult *res)
 				w[f] = PQgetlength(res, r, f) > 60 ? 60 : PQgetlength(res, r, f);
 	}
 	for (int f = 0; f < nf; f++)
-		cli_printf("%-*s%s", w[f], PQfname(res, f), f + 1 < nf ? "  " : "\n");
+		cli_printf(f + 1 < nf ? "%-*s  " : "%-*s\n", w[f], PQfname(res, f));
 	for (int r = 0; r < PQntuples(res); r++)
 		for (int f = 0; f < nf; f++)
-			cli_printf("%-*.*s%s", w[f], 60, PQgetisnull(res, r, f) ? "-" : PQgetvalue(res, r, f),
-			    f + 1 < nf ? "  " : "\n");
+			cli_printf(f + 1 < nf ? "%-*.*s  " : "%-*.*s\n", w[f], 60,
+			    PQgetisnull(res, r, f) ? "-" : PQgetvalue(res, r, f));
 	free(w);
 }
 
