@@ -114,7 +114,7 @@ dead_show(struct cli *c, enum service_id s, long limit)
 		if (c->json) {
 			json_object_array_add(arr, delivery_json(&d));
 		} else {
-			printf("--- %s #%ld\n  message_id: %s\n  type:       %s\n  order:      %s\n"
+			cli_printf("--- %s #%ld\n  message_id: %s\n  type:       %s\n  order:      %s\n"
 			    "  reason:     %s\n  dead at:    %s\n  body:       %.*s%s\n",
 			    topology_dead_queue(s), n, d.message_id ? d.message_id : "-",
 			    d.type ? d.type : "-", d.correlation_id ? d.correlation_id : "-",
@@ -134,7 +134,7 @@ dead_show(struct cli *c, enum service_id s, long limit)
 	else
 		json_object_put(arr);
 	if (ret == 0 && !c->json && n == 0)
-		printf("%s is empty\n", topology_dead_queue(s));
+		cli_printf("%s is empty\n", topology_dead_queue(s));
 	free(cause);
 	broker_close(b);
 	return ret;
@@ -221,7 +221,7 @@ dead_replay(struct cli *c, enum service_id s, long limit)
 	if (ret != 0 && cause != NULL)
 		cli_err("dead replay: %s", cause);
 	else if (ret == 0 && !c->quiet)
-		printf("replayed %ld message(s) from %s to %s\n", n, topology_dead_queue(s),
+		cli_printf("replayed %ld message(s) from %s to %s\n", n, topology_dead_queue(s),
 		    topology_queue(s));
 out:
 	free(cause);
@@ -255,7 +255,7 @@ dead_list(struct cli *c)
 		}
 		json_object_object_add(o, q, json_object_new_int64(n));
 		if (!c->json)
-			printf("%-24s %ld\n", q, n);
+			cli_printf("%-24s %ld\n", q, n);
 	}
 	broker_close(b);
 	if (c->json)
@@ -283,7 +283,7 @@ dead_purge(struct cli *c, enum service_id s)
 		return EX_UNAVAILABLE;
 	}
 	if (!c->quiet)
-		printf("purged %ld message(s) from %s\n", n, topology_dead_queue(s));
+		cli_printf("purged %ld message(s) from %s\n", n, topology_dead_queue(s));
 	return 0;
 }
 

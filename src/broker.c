@@ -36,6 +36,7 @@ struct broker {
 	uint64_t next_tag;	/* number the next publish gets in confirm mode */
 	struct broker_batch *batch;	/* the batch confirms and returns settle, or NULL */
 	char tls_why[256];	/* why the broker's certificate was refused, or "" */
+	size_t max_body;	/* 0: no limit */
 };
 
 /*
@@ -579,9 +580,16 @@ copy_props(struct delivery *d, const amqp_basic_properties_t *p)
 	}
 }
 
+/* The body, unless it is over max (0: no limit): then only its size. */
 static void
-copy_body(struct delivery *d, amqp_bytes_t body)
+copy_body(struct delivery *d, amqp_bytes_t body, size_t max)
 {
+	if (max > 0 && body.len > max) {
+		d->dropped = body.len;
+		d->len = 0;
+		d->body = xstrdup("");
+		return;
+	}
 	d->len = body.len;
 	d->body = xmalloc(body.len + 1);
 	if (body.len > 0)
@@ -634,6 +642,12 @@ unexpected_frame(struct broker *b, char **cause)
 	}
 }
 
+void
+broker_set_max_body(struct broker *b, size_t max)
+{
+	b->max_body = max;
+}
+
 int
 broker_next(struct broker *b, int timeout_ms, struct delivery *d, char **cause)
 {
@@ -650,7 +664,7 @@ broker_next(struct broker *b, int timeout_ms, struct delivery *d, char **cause)
 		d->exchange = bytes_dup(env.exchange);
 		d->routing_key = bytes_dup(env.routing_key);
 		copy_props(d, &env.message.properties);
-		copy_body(d, env.message.body);
+		copy_body(d, env.message.body, b->max_body);
 		amqp_destroy_envelope(&env);
 		return 1;
 	}
@@ -692,7 +706,7 @@ broker_get(struct broker *b, const char *queue, struct delivery *d, char **cause
 		return -1;
 	}
 	copy_props(d, &msg.properties);
-	copy_body(d, msg.body);
+	copy_body(d, msg.body, b->max_body);
 	amqp_destroy_message(&msg);
 	return 1;
 }

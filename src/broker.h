@@ -39,8 +39,9 @@ struct delivery {
 	int redelivered;
 	char *exchange;
 	char *routing_key;
-	void *body;
+	void *body;		/* NUL-terminated (len + 1 bytes) */
 	size_t len;
+	size_t dropped;		/* > max_body (broker_set_max_body): its size; body empty */
 	char *content_type;	/* NULL when the property is absent */
 	char *message_id;
 	char *type;
@@ -132,6 +133,14 @@ int broker_queue_stat(struct broker *b, const char *queue, long *messages, long 
 /* Purge a queue; returns messages purged or -1. */
 long broker_purge(struct broker *b, const char *queue, char **cause);
 
+/*
+ * Bodies longer than max (0: no limit, the default) are not copied into a
+ * delivery: broker_next and broker_get leave its body empty and say the
+ * size in d->dropped. rabbitmq-c has read the body once by then (a broker
+ * bounds it with its max_message_size); that buffer is freed before
+ * broker_next returns, so a batch of oversized messages holds none of them.
+ */
+void broker_set_max_body(struct broker *b, size_t max);
 /* Start consuming queue with manual acks and the given prefetch. */
 int broker_consume(struct broker *b, const char *queue, int prefetch, char **cause);
 /*

@@ -15,7 +15,7 @@
 static const char *const dead_names[DEAD__COUNT] = {
 	"too_large", "invalid_json", "not_an_object", "missing_attribute", "bad_attribute",
 	"unknown_type", "unexpected_type", "subject_mismatch", "missing_field", "bad_field",
-	"handler_error", "retries_exhausted", "other" };
+	"handler_error", "retries_exhausted", "property_mismatch", "other" };
 
 #define MAX_REGISTERED 64
 
