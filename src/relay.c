@@ -201,6 +201,8 @@ publish(struct relay *r, struct round *rd, char **cause)
 			.app_id = app,
 			.timestamp = atoll(col(rd, i, C_TIME)),
 			.traceparent = col(rd, i, C_TRACE),
+			/* a worker's own event stays in its outbox until a queue takes it */
+			.return_unroutable = service_name(r->svc),
 		};
 
 		if (rd->fate[i] != ROW_PUBLISH)
