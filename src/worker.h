@@ -16,6 +16,8 @@ struct worker_ops {
 	struct handler_ops handler;
 	/* Set up what the handler needs from the configuration (may be NULL). */
 	void (*init)(const struct conf *cfg);
+	/* Export chorus_unrouted_messages, the depth of chorus.unrouted (one service does). */
+	int watch_unrouted;
 };
 
 /*

@@ -81,6 +81,13 @@ rc=0; ctl -q publish --raw "$body" --exchange chorus.inventory --routing-key inv
 	--type InventoryReserved --message-id "$oev" || rc=$?
 expect "another publisher's event is confirmed (the alternate exchange took it)" "$rc" "0"
 expect "caught in chorus.unrouted" "$(unrouted_has "$oev")" "1"
+# the order worker exports the depth (refreshed every second)
+metric() { curl -sf "http://127.0.0.1:$(health_port order)/metrics" | sed -n 's/^chorus_unrouted_messages{service="order"} //p'; }
+metric_is() { [ "$(metric)" = "$1" ]; }
+wait_until "chorus_unrouted_messages $((before + 1))" 10 metric_is $((before + 1))
+expect "the order worker's metric shows the depth" "$(metric)" "$((before + 1))"
+expect "the inventory worker does not export it" \
+	"$(curl -sf "http://127.0.0.1:$(health_port inventory)/metrics" | grep -c '^chorus_unrouted_messages' || true)" "0"
 ctl -q declare
 expect "binding back" "$(bound)" "200"
 # nothing moves it: it is still there once the payment worker had time to see it
@@ -93,6 +100,7 @@ expect "unrouted show gives its route" \
 out=$(ctl unrouted replay)
 expect "unrouted replay: all sent on" "$out" "replayed $((before + 1)) message(s) from chorus.unrouted"
 expect "chorus.unrouted is empty" "$(unrouted_count)" "0"
+wait_until "chorus_unrouted_messages 0" 10 metric_is 0
 wait_until "payment of $other" 30 sql_is payment "SELECT status FROM payments WHERE order_id = '$other'" COMPLETED
 expect "the replayed event was consumed by payment" \
 	"$(sql payment "SELECT count(*) FROM inbox WHERE event_id = '$oev'")" "1"
@@ -126,7 +134,7 @@ sql order "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, ro
 	SELECT i, 'order', 'u' || k || '-$RUN', 'OrderConfirmed', json_build_object('specversion', '1.0',
 	  'id', i, 'source', 'test/unroutable', 'type', 'OrderConfirmed', 'subject', 'u' || k || '-$RUN',
 	  'data', json_build_object('order_id', 'u' || k || '-$RUN')), 'order.nobody.listens'
-	FROM generate_series(1, 5) k, LATERAL (SELECT gen_random_uuid() AS i) g" >/dev/null
+	FROM (SELECT k, gen_random_uuid() AS i FROM generate_series(1, 5) k) g" >/dev/null
 mine() { sql order "SELECT count(*) FILTER (WHERE published_at IS NULL AND attempts > 0) || ':' || count(*) FILTER (WHERE published_at IS NOT NULL) FROM outbox WHERE aggregateid LIKE 'u_-$RUN'"; }
 returned5() { [ "$(mine)" = "5:0" ]; }
 wait_until "the 5 events returned as unroutable" 30 returned5

@@ -19,6 +19,8 @@ main(int argc, char **argv)
 			.ntimers = 1,
 		},
 		.init = order_init,
+		/* the saga's owner reports events nobody took */
+		.watch_unrouted = 1,
 	};
 
 	return worker_main(argc, argv, &ops);
