@@ -148,7 +148,9 @@ q="chorus.test.unroutable-$RUN"
 curl -sf -u guest:guest -X PUT -H 'content-type: application/json' -d '{"durable":false,"auto_delete":false}' "$mgmt/queues/%2F/$q" >/dev/null
 curl -sf -u guest:guest -X POST -H 'content-type: application/json' -d '{"routing_key":"order.nobody.listens"}' "$mgmt/bindings/%2F/e/chorus.order/q/$q" >/dev/null
 published5() { [ "$(mine)" = "0:5" ]; }
-wait_until "the pending events published once a queue takes them" 80 published5
+# each event is tried again after its backoff (2^attempts s, at most 64 s);
+# on a loaded machine the attempts above may have taken it near the top
+wait_until "the pending events published once a queue takes them" 100 published5
 expect "the events are published after all" "$(mine)" "0:5"
 expect "into the queue that takes them" "$(python3 - "$mgmt" "$q" <<'PY'
 import base64, json, sys, urllib.request
