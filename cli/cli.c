@@ -115,7 +115,8 @@ settle(struct broker_batch *bb)
 	}
 	for (size_t i = 0; i < broker_batch_count(bb); i++) {
 		if (broker_batch_status(bb, i) == CONFIRM_RETURNED) {
-			cli_err("event %s was unroutable: returned by the broker", broker_batch_id(bb, i));
+			cli_err("event %s was unroutable: no queue takes it (returned by the broker, "
+			    "nothing kept)", broker_batch_id(bb, i));
 			return EX_PROTOCOL;
 		}
 		if (broker_batch_status(bb, i) == CONFIRM_NACK) {
@@ -177,6 +178,8 @@ cli_publish_event(struct broker_batch *bb, const struct event *ev, const char *a
 		.subject = ev->subject,
 		.app_id = app_id,
 		.traceparent = ev->traceparent,
+		/* an event no queue takes is an error here, not kept in chorus.unrouted */
+		.return_unroutable = app_id,
 	};
 	int r;
 

@@ -108,6 +108,7 @@ int cmd_migrate(struct cli *c, int argc, char **argv);
 int cmd_declare(struct cli *c, int argc, char **argv);
 int cmd_outbox(struct cli *c, int argc, char **argv);
 int cmd_dead(struct cli *c, int argc, char **argv);
+int cmd_unrouted(struct cli *c, int argc, char **argv);
 int cmd_config(struct cli *c, int argc, char **argv);
 int cmd_wait_quiet(struct cli *c, int argc, char **argv);
 int cmd_snapshot(struct cli *c, int argc, char **argv);

@@ -129,6 +129,7 @@ from_dead_letters(struct cli *c, const char *order_id, long limit, struct timeli
 			struct delivery d;
 			int r = broker_get(b, topology_dead_queue((enum service_id)s), &d, &cause);
 			const char *at, *why;
+			char whybuf[512];
 
 			if (r < 0) {
 				cli_err("trace: %s", cause);
@@ -143,7 +144,7 @@ from_dead_letters(struct cli *c, const char *order_id, long limit, struct timeli
 			if ((d.correlation_id && strcmp(d.correlation_id, order_id) == 0) ||
 			    memmem(d.body, d.len, order_id, strlen(order_id)) != NULL) {
 				at = delivery_header(&d, DEADLETTER_DEAD_AT);
-				why = delivery_header(&d, DEADLETTER_REASON);
+				why = deadletter_reason(&d, whybuf, sizeof(whybuf));
 				add(t, at ? at : "?", service_name((enum service_id)s), "dead-lettered",
 				    d.type, d.message_id, NULL, NULL, xasprintf("reason: %s", why ? why : "?"));
 			}

@@ -60,6 +60,8 @@ void metrics_publish_failed(unsigned n);
 /* One batch: deliveries in it and seconds its transaction took. */
 void metrics_batch_done(unsigned size, double seconds);
 void metrics_outbox(long backlog, double oldest_age_s);
+/* Messages in chorus.unrouted; -1: not measured here (not rendered). */
+void metrics_unrouted(long n);
 void metrics_connected(int consumer, int relay);
 /*
  * Register a metric: name (e.g. "chorus_saga_outcomes_total"), type
