@@ -227,7 +227,7 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 
 
 	/* 4. the relay: publishes what is pending from earlier runs at once */
-	the_relay = relay_start(&cfg, ops->handler.svc);
+	the_relay = relay_start(&cfg, ops->handler.svc, ops->watch_unrouted);
 	if (the_relay == NULL) {
 		conf_free(&cfg);
 		return EX_OSERR;
