@@ -1084,33 +1084,29 @@ envelope_too_large(size_t len, char *why, size_t whylen)
 }
 
 /*
- * On failure ev keeps the attributes validated before the failing one (id
- * first, so a dead-letter log line can name the event) and is zero
- * otherwise.
+ * The JSON object body holds, read strictly: at most ENVELOPE_MAX_BYTES,
+ * one RFC 8259 text in valid UTF-8 (nothing after it), an object, no name
+ * twice in any object. NULL with the reason in why.
  */
-int
-envelope_parse(const void *body, size_t len, struct event *ev, char *why, size_t whylen)
+static struct json_object *
+parse_object(const void *body, size_t len, char *why, size_t whylen)
 {
-	struct json_tokener *tok = NULL;
-	struct json_object *root = NULL, *data, *v;
-	const struct type_info *t;
-	const char *s, *start;
-	char name[80];
+	struct json_tokener *tok;
+	struct json_object *root;
+	const char *start;
 	size_t members = 0;
-	int rc = -1;
 
-	memset(ev, 0, sizeof(*ev));
 	if (envelope_too_large(len, why, whylen) < 0)
-		goto out;
+		return NULL;
 	if (scan_json(body, len, &members, why, whylen) < 0)
-		goto out;
+		return NULL;
 	/* decided here, since json-c waits for more after a top-level number */
 	for (start = body; *start == ' ' || *start == '\t' || *start == '\n' ||
 	    *start == '\r'; start++)
 		;
 	if (*start != '{') {
 		fail(why, whylen, "not_an_object: the body is %s", value_kind(*start));
-		goto out;
+		return NULL;
 	}
 
 	if ((tok = json_tokener_new()) == NULL)
@@ -1121,18 +1117,43 @@ envelope_parse(const void *body, size_t len, struct event *ev, char *why, size_t
 		fail(why, whylen, "invalid_json: %s at byte %zu",
 		    root == NULL ? json_tokener_error_desc(json_tokener_get_error(tok)) :
 		    "trailing characters", json_tokener_get_parse_end(tok));
-		goto out;
+		goto fail;
 	}
 	if (!json_object_is_type(root, json_type_object)) {
 		fail(why, whylen, "not_an_object: the body is %s",
 		    json_type_to_name(json_object_get_type(root)));
-		goto out;
+		goto fail;
 	}
 	/* RFC 8259 leaves duplicate names to the reader: here they are poison */
 	if (tree_members(root) != members) {
 		fail(why, whylen, "invalid_json: duplicate member name");
-		goto out;
+		goto fail;
 	}
+	json_tokener_free(tok);
+	return root;
+fail:
+	json_object_put(root);
+	json_tokener_free(tok);
+	return NULL;
+}
+
+/*
+ * On failure ev keeps the attributes validated before the failing one (id
+ * first, so a dead-letter log line can name the event) and is zero
+ * otherwise.
+ */
+int
+envelope_parse(const void *body, size_t len, struct event *ev, char *why, size_t whylen)
+{
+	struct json_object *root, *data, *v;
+	const struct type_info *t;
+	const char *s;
+	char name[80];
+	int rc = -1;
+
+	memset(ev, 0, sizeof(*ev));
+	if ((root = parse_object(body, len, why, whylen)) == NULL)
+		return -1;
 
 	/* attributes, in the order of the contract's example */
 	if (attr_string(root, "specversion", &s, why, whylen) < 0)
@@ -1194,8 +1215,46 @@ envelope_parse(const void *body, size_t len, struct event *ev, char *why, size_t
 	rc = 0;
 out:
 	json_object_put(root);
-	if (tok != NULL)
-		json_tokener_free(tok);
+	return rc;
+}
+
+int
+envelope_parse_data(enum event_type type, const void *body, size_t len, struct event *ev,
+    char *why, size_t whylen)
+{
+	const struct type_info *t = type_info(type);
+	struct json_object *data;
+	int rc = -1;
+
+	if (t == NULL)
+		return fail(why, whylen, "unknown_type: %d", (int)type);
+	if ((data = parse_object(body, len, why, whylen)) == NULL)
+		return -1;
+	json_object_object_foreach(data, key, val) {
+		const struct field *f = t->fields;
+		char name[80];
+
+		(void)val;
+		while (f->name != NULL && strcmp(f->name, key) != 0)
+			f++;
+		if (f->name == NULL) {
+			envelope_printable(name, sizeof(name), key);
+			fail(why, whylen, "bad_field: data.%s is not a field of %s", name, t->name);
+			goto out;
+		}
+	}
+	for (const struct field *f = t->fields; f->name != NULL; f++) {
+		/* a field ev holds already is the caller's default */
+		if (f->kind == F_ID && cmember(ev, f)[0] != '\0' &&
+		    !json_object_object_get_ex(data, f->name, NULL))
+			continue;
+		if (field_parse(f, data, ev, why, whylen) < 0)
+			goto out;
+	}
+	ev->type = type;
+	rc = 0;
+out:
+	json_object_put(data);
 	return rc;
 }
 

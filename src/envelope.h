@@ -95,6 +95,18 @@ int envelope_parse(const void *body, size_t len, struct event *ev, char *why, si
 int envelope_too_large(size_t len, char *why, size_t whylen);
 
 /*
+ * Parse body as the data of an event of this type (an API request's body,
+ * e.g. OrderCreated's data), by the rules envelope_parse applies to data
+ * and its strict JSON; besides, a member that is not a field of the type
+ * is refused (bad_field). An id field the body lacks keeps the value ev
+ * holds, when ev holds one: the caller's default (a generated order_id).
+ * Fills ev's data fields and type; 0, or -1 with the reason in why as for
+ * envelope_parse (field names as "data.<field>").
+ */
+int envelope_parse_data(enum event_type type, const void *body, size_t len, struct event *ev,
+    char *why, size_t whylen);
+
+/*
  * Check ev (attributes and data) against its type's rules (the same rules
  * as envelope_parse applies), for events built in memory. A non-empty
  * traceparent must be valid here, so that what passes renders to a body
