@@ -14,9 +14,10 @@ set -euo pipefail
 
 packages=(
 	build-essential autoconf automake libtool pkg-config
-	librabbitmq-dev libjson-c-dev libpq-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev
-	rabbitmq-server postgresql postgresql-client
-	curl ca-certificates python3 jq systemd groff-base man-db
+	librabbitmq-dev libssl-dev libjson-c-dev libpq-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev
+	libcurl4-openssl-dev jq wrk chromium
+	rabbitmq-server postgresql postgresql-client openssl
+	curl ca-certificates python3 systemd groff-base man-db
 )
 
 check_only=false
