@@ -10,7 +10,7 @@
 # A crash input belongs in tests/fuzz/corpus/<target>/ once fixed: make check
 # replays it from then on.
 #
-# Usage: scripts/fuzz.sh [MINUTES] [TARGET...]   (targets: envelope conf)
+# Usage: scripts/fuzz.sh [MINUTES] [TARGET...]   (targets: envelope conf http)
 # Environment: CHORUS_FUZZ_BUILD_DIR [build-fuzz]  CHORUS_FUZZ_JOBS [1]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -614,11 +614,10 @@ conf_key_secret(size_t i)
 	    secret_name(conf_keys[i].name, strlen(conf_keys[i].name)));
 }
 
-/* Append n bytes of s to the string *out (malloc'ed). */
+/* Append n bytes of s to the string *out (malloc'ed, room for the masked value). */
 static void
 append(char **out, size_t *len, const char *s, size_t n)
 {
-	*out = xrealloc(*out, *len + n + 1);
 	memcpy(*out + *len, s, n);
 	*len += n;
 	(*out)[*len] = '\0';
@@ -651,10 +650,13 @@ conf_mask(const char *name, const char *value)
 	const char *scheme = strstr(value, "://"), *p = value, *at = NULL, *colon = NULL;
 	size_t len = 0;
 	int query = 0;
-	char *out = xstrdup("");
+	char *out;
 
 	if (secret_name(name, strlen(name)))
 		return xstrdup(value[0] != '\0' ? "****" : "");
+	/* room enough: a secret takes 7 bytes at least ("secret="), "****" adds 4 */
+	out = xmalloc(3 * strlen(value) + 8);
+	out[0] = '\0';
 	/* URL user:password@: the last '@' before the query, the first ':' before it */
 	if (scheme != NULL) {
 		const char *q = scheme + 3 + strcspn(scheme + 3, "?#");
