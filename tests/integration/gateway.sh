@@ -106,7 +106,13 @@ expect "headers over max_header: refused (431 or the connection closed)" \
 
 # connections per client address: 6 held open, the 7th is turned away
 fds=()
-for i in 1 2 3 4 5 6; do exec {fd}<>"/dev/tcp/127.0.0.1/$GW"; fds+=("$fd"); done
+for i in 1 2 3 4 5 6; do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$GW"
+	fds+=("$fd")
+	# one answer on it: the server has taken it (kept alive, idle)
+	printf 'GET /api/v1/orders/nope HTTP/1.1\r\nHost: x\r\n\r\n' >&"$fd"
+	read -r -t 20 line <&"$fd" || true
+done
 st=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW/api/v1/openapi.json" || true)
 expect "a 7th connection from one address (per_client 6): refused" "$st" "000"
 for fd in "${fds[@]}"; do exec {fd}>&-; done
