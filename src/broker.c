@@ -5,11 +5,13 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -17,6 +19,7 @@
 #include "clock.h"
 #include "broker.h"
 #include "log.h"
+#include "urllist.h"
 #include "xmalloc.h"
 
 #define CHANNEL 1
@@ -92,8 +95,9 @@ rpc_ok(struct broker *b, const char *what, char **cause)
 	return -1;
 }
 
-struct broker *
-broker_connect(const char *url, const char *name, int heartbeat_s, int timeout_s, char **cause)
+/* Connect to the one node url names (broker_connect without the list). */
+static struct broker *
+connect_one(const char *url, const char *name, int heartbeat_s, int timeout_s, char **cause)
 {
 	struct amqp_connection_info ci;
 	amqp_socket_t *sock;
@@ -157,17 +161,75 @@ fail:
 	return NULL;
 }
 
+/*
+ * The node of the list the next connection tries first: the one after the
+ * node the last connection reached, so that a worker's connections spread
+ * over the nodes, and a reconnect after a node failed tries the others
+ * first. Seeded from the pid, so that instances start on different nodes.
+ */
+static atomic_uint next_node;
+static atomic_flag next_node_seeded = ATOMIC_FLAG_INIT;
+
+struct broker *
+broker_connect(const char *urls, const char *name, int heartbeat_s, int timeout_s, char **cause)
+{
+	struct urllist l;
+	struct broker *b = NULL;
+	char *why = NULL;
+	unsigned first;
+
+	if (urllist_split(urls, &l, cause) != 0) {
+		char *c = *cause;
+
+		*cause = xasprintf("bad amqp_url: %s", c);
+		free(c);
+		return NULL;
+	}
+	if (!atomic_flag_test_and_set(&next_node_seeded))
+		atomic_store(&next_node, (unsigned)getpid());
+	first = atomic_load(&next_node);
+	for (size_t i = 0; i < l.n && b == NULL; i++) {
+		size_t k = (first + i) % l.n;
+		char *c = NULL;
+
+		b = connect_one(l.url[k], name, heartbeat_s, timeout_s, &c);
+		if (b != NULL) {
+			atomic_store(&next_node, (unsigned)(k + 1));
+			if (i > 0)
+				log_info("msg=\"connected to another RabbitMQ node\" connection=\"%s\" "
+				    "node=%zu of %zu", name, k + 1, l.n);
+			break;
+		}
+		if (l.n > 1)
+			log_warn("msg=\"RabbitMQ node unreachable, trying the next\" connection=\"%s\" "
+			    "node=%zu of %zu error=\"%s\"", name, k + 1, l.n, c);
+		free(why);
+		why = c;
+	}
+	if (b == NULL)
+		*cause = l.n == 1 ? xstrdup(why) :
+		    xasprintf("no RabbitMQ node of %zu answered; the last: %s", l.n, why);
+	free(why);
+	urllist_free(&l);
+	return b;
+}
+
 int
-broker_url_port(const char *url)
+broker_url_port(const char *urls)
 {
 	struct amqp_connection_info ci;
-	char *copy = xstrdup(url);
+	struct urllist l;
+	char *cause = NULL;
 	int port = -1;
 
+	if (urllist_split(urls, &l, &cause) != 0) {
+		free(cause);
+		return -1;
+	}
 	amqp_default_connection_info(&ci);
-	if (amqp_parse_url(copy, &ci) == AMQP_STATUS_OK)
+	if (amqp_parse_url(l.url[0], &ci) == AMQP_STATUS_OK)
 		port = ci.port;
-	free(copy);
+	urllist_free(&l);
 	return port;
 }
 

@@ -83,14 +83,18 @@ struct broker_queue_args {
 enum confirm { CONFIRM_PENDING = 0, CONFIRM_ACK, CONFIRM_NACK, CONFIRM_RETURNED };
 
 /*
- * Connect and log in to url (amqp://user:pass@host:port/vhost), naming the
- * connection (shown in the console), with the heartbeat and a time bound
- * on the TCP connect and login. Opens channel 1. NULL with *cause on failure.
+ * Connect and log in to a node of urls (amqp://user:pass@host:port/vhost,
+ * or several such URLs separated by commas: the nodes of a cluster),
+ * naming the connection (shown in the console), with the heartbeat and a
+ * time bound on each node's TCP connect and login. Opens channel 1. The
+ * nodes are tried in turn, starting after the node the process's last
+ * connection reached (a reconnect moves on; see broker.c). NULL with
+ * *cause when no node answered.
  */
-struct broker *broker_connect(const char *url, const char *name, int heartbeat_s,
+struct broker *broker_connect(const char *urls, const char *name, int heartbeat_s,
     int timeout_s, char **cause);
-/* The TCP port url names (5672 when none), or -1 when it does not parse. */
-int broker_url_port(const char *url);
+/* The TCP port the first URL of urls names (5672 when none), or -1 when it does not parse. */
+int broker_url_port(const char *urls);
 /* Close gracefully when possible, and free. NULL is fine. */
 void broker_close(struct broker *b);
 
