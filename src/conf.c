@@ -40,7 +40,7 @@ struct conf_key {
 
 static const struct conf_key conf_keys[] = {
 	{ "amqp_url", K_STRING, OFF(amqp_url), 0, 0,
-	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost)" },
+	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost), or the nodes' URLs separated by commas" },
 	{ "order.database_url", K_STRING, OFF(database_url[SVC_ORDER]), 0, 0,
 	  "postgresql:///chorus_order", "PostgreSQL URL of the order service's database" },
 	{ "inventory.database_url", K_STRING, OFF(database_url[SVC_INVENTORY]), 0, 0,
