@@ -17,6 +17,7 @@ packages=(
 	librabbitmq-dev libjson-c-dev libpq-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev
 	rabbitmq-server postgresql postgresql-client
 	curl ca-certificates python3 systemd groff-base man-db
+	nftables
 )
 
 check_only=false
