@@ -18,8 +18,9 @@
 # for the offered rate; the test says so).
 #
 # The cluster is its own (never the stack of the other tests): started here,
-# deleted at the end, on CHORUS_CLUSTER_* ports (scripts/cluster.sh; defaults
-# there); CHORUS_CLUSTER_KEEP=1 uses a cluster already up and leaves it up.
+# deleted at the end, on CHORUS_CLUSTER_* ports (default: the test stack's
+# + 1000); CHORUS_CLUSTER_KEEP=1 uses a cluster already up and leaves it up;
+# CHORUS_SKIP_CLUSTER=1 skips the test (three RabbitMQ nodes are heavy).
 # CHORUS_FAULT_PROFILE=long: 200 sagas/s, 30 s partition, longer phases;
 # short: 100 sagas/s (two cores carry a little more than that with three
 # RabbitMQ nodes, see docs/deployment.md). Partitions need root and nft;
@@ -31,7 +32,12 @@ if [ -n "${CHORUS_SKIP_CLUSTER:-}" ]; then
 	echo "SKIP: CHORUS_SKIP_CLUSTER is set"
 	exit 77
 fi
-export CHORUS_CLUSTER_DIR=${CHORUS_CLUSTER_DIR:-/tmp/chorus-cluster-test}
+# Beside the test stack of scripts/test.sh, on ports 1000 above its own, so
+# that test runs of different checkouts on one machine do not meet.
+export CHORUS_CLUSTER_DIR=${CHORUS_CLUSTER_DIR:-${CHORUS_STACK_DIR:-/tmp/chorus-test-stack}-cluster}
+export CHORUS_CLUSTER_AMQP_PORT=${CHORUS_CLUSTER_AMQP_PORT:-$(( ${CHORUS_AMQP_PORT:-5702} + 1000 ))}
+export CHORUS_CLUSTER_MGMT_PORT=${CHORUS_CLUSTER_MGMT_PORT:-$(( ${CHORUS_MGMT_PORT:-15702} + 1000 ))}
+export CHORUS_CLUSTER_PG_PORT=${CHORUS_CLUSTER_PG_PORT:-$(( ${CHORUS_PG_PORT:-5462} + 1000 ))}
 profile=${CHORUS_FAULT_PROFILE:-short}
 if [ "$profile" = long ]; then
 	RATE=${CHORUS_CLUSTER_RATE:-200}; PARTITION=30; CALM=20; DOWN=20
@@ -68,6 +74,12 @@ start_instance() {	# start_instance SERVICE
 for svc in order inventory payment; do start_instance "$svc"; start_instance "$svc"; done
 expect "the six instances are spread over more than one node" \
 	"$(rmqctl list_connections --no-table-headers name | sed -n 's/.*-> 127.0.0.1://p' | sort -u | wc -l | awk '{print ($1 > 1)}')" "1"
+
+# a list whose first node is dead still works; a malformed list says what is wrong
+expect "chorusctl with a dead node first in amqp_url" \
+	"$(CHORUS_AMQP_URL="amqp://guest:guest@127.0.0.1:1/%2F,$CHORUS_AMQP_URL" ctl --json dead list >/dev/null 2>&1; echo $?)" "0"
+expect "chorusctl with an empty URL in the list" \
+	"$(CHORUS_AMQP_URL="$CHORUS_AMQP_URL,,amqp://x/" ctl dead list 2>&1 | grep -c 'bad amqp_url: empty URL at position 4 of the list')" "1"
 
 sku="cl-$RUN"
 ctl -q stock set "$sku" 100000000
