@@ -93,7 +93,7 @@ cluster_formation.classic_config.nodes.1 = $(node_name 1)
 cluster_formation.classic_config.nodes.2 = $(node_name 2)
 cluster_formation.classic_config.nodes.3 = $(node_name 3)" \
 		CHORUS_RABBIT_ERL_ARGS="-kernel inet_dist_connect_options [{ip,{127,0,0,$((n + 1))}}]" \
-		bash "$STACK" "$@"
+		bash "$STACK" "$@" 8>&-	# the servers must not hold the lock of cmd_up
 }
 
 # stack.sh for PostgreSQL server N (1 or 2): stack_pg N COMMAND [ARGS...]
@@ -101,7 +101,7 @@ stack_pg() {
 	local n=$1
 	shift
 	CHORUS_STACK_DIR=$DIR/pg$n CHORUS_STACK_ONLY=postgres CHORUS_PG_PORT=$(pg_port "$n") \
-		bash "$STACK" "$@"
+		bash "$STACK" "$@" 8>&-
 }
 
 check_node() { [[ $1 =~ ^[123]$ ]] || die "NODE must be 1, 2 or 3, not '$1'"; }
@@ -147,10 +147,21 @@ rmqctl() { # rmqctl N ARGS...: rabbitmqctl against node N (stack.sh bounds it)
 	stack_rmq "$n" rabbitmqctl "$@"
 }
 
-# The nodes node N sees running, as numbers.
+# mgmt N PATH: GET /api/PATH from node N's management API (faster than
+# rabbitmqctl, which boots an Erlang VM each time).
+mgmt() {
+	curl -fsS --max-time 15 -u guest:guest "http://127.0.0.1:$((MGMT + 2 * ($1 - 1)))/api/$2" 2>/dev/null
+}
+
+# The nodes running, as numbers, as node N (default: the first that answers) sees them.
 running_nodes() {
-	rmqctl "$1" -q cluster_status --formatter json 2>/dev/null |
-		python3 -c 'import json, sys; print(" ".join(sorted(n.split("@")[0][-1] for n in json.load(sys.stdin)["running_nodes"])))'
+	local n
+	for n in ${1:-1 2 3}; do
+		mgmt "$n" nodes | python3 -c 'import json, sys
+print(" ".join(sorted(n["name"].split("@")[0][-1] for n in json.load(sys.stdin) if n["running"])))' &&
+			return 0
+	done
+	return 1
 }
 
 # Start RabbitMQ nodes N... at once, and wait for them.
@@ -350,7 +361,7 @@ main() {
 		case $cmd in
 		env) print_env ;;
 		heal) heal ;;
-		running) running_nodes "$(for n in 1 2 3; do rmqctl "$n" -q status >/dev/null 2>&1 && { echo "$n"; break; }; done)" ;;
+		running) running_nodes ;;
 		pg-promote) pg_promote ;;
 		*) "cmd_$cmd" ;;
 		esac
@@ -369,12 +380,10 @@ main() {
 		(($# == 1)) || die "leader takes a QUEUE"
 		local n
 		for n in 1 2 3; do
-			rmqctl "$n" -q list_queues name leader --formatter json 2>/dev/null |
+			mgmt "$n" "queues/%2F/$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1")" |
 				python3 -c 'import json, sys
-for q in json.load(sys.stdin):
-    if q["name"] == sys.argv[1] and q.get("leader"):
-        print(q["leader"].split("@")[0][-1]); sys.exit(0)
-sys.exit(1)' "$1" && return 0
+q = json.load(sys.stdin)
+sys.exit(1) if not q.get("leader") else print(q["leader"].split("@")[0][-1])' && return 0
 		done
 		die "no running node knows a leader of queue $1"
 		;;
