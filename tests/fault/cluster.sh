@@ -78,8 +78,10 @@ expect "the six instances are spread over more than one node" \
 # a list whose first node is dead still works; a malformed list says what is wrong
 expect "chorusctl with a dead node first in amqp_url" \
 	"$(CHORUS_AMQP_URL="amqp://guest:guest@127.0.0.1:1/%2F,$CHORUS_AMQP_URL" ctl --json dead list >/dev/null 2>&1; echo $?)" "0"
-expect "chorusctl with an empty URL in the list" \
-	"$(CHORUS_AMQP_URL="$CHORUS_AMQP_URL,,amqp://x/" ctl dead list 2>&1 | grep -c 'bad amqp_url: empty URL at position 4 of the list')" "1"
+expect "chorusctl with an empty URL in the list: exit 78 naming it" \
+	"$(CHORUS_AMQP_URL="$CHORUS_AMQP_URL,,amqp://x/" ctl dead list 2>&1; echo "exit $?")" \
+	"chorusctl: config: environment CHORUS_AMQP_URL: amqp_url: empty URL at position 4 of the list
+exit 78"
 
 sku="cl-$RUN"
 ctl -q stock set "$sku" 100000000
