@@ -45,6 +45,8 @@ else
 	RATE=${CHORUS_CLUSTER_RATE:-100}; PARTITION=15; CALM=5; DOWN=5
 fi
 keep=${CHORUS_CLUSTER_KEEP:-0}
+# a node restarting on a busy machine takes long; each wait below is bounded anyway
+export CHORUS_STACK_TIMEOUT=${CHORUS_STACK_TIMEOUT:-300}
 
 # a fresh cluster, deleted afterwards whatever happens (unless kept)
 [ "$keep" = 1 ] || nice -n 5 bash "$CLUSTER" reset >/dev/null
@@ -149,8 +151,8 @@ wait_until "a new leader for chorus.order.events" 60 bash -c '[ "$(bash "$1" lea
 settle "the kill"
 log "node $leader down for ${DOWN}s more, then started again"
 sleep "$DOWN"	# the outage lasts this long on purpose
-nice -n 5 bash "$CLUSTER" start "$leader" >/dev/null
-wait_until "node $leader back in the cluster" 180 all_running
+nice -n 5 bash "$CLUSTER" start "$leader" >"$WORK/start.out" 2>&1 || tail -n 5 "$WORK/start.out"
+wait_until "node $leader back in the cluster" 300 all_running
 mark "node-$leader-back"
 settle "node $leader came back"
 
@@ -162,7 +164,7 @@ if [ "$EUID" -eq 0 ] && command -v nft >/dev/null; then
 	sleep "$PARTITION"	# the partition lasts this long on purpose
 	bash "$CLUSTER" heal >/dev/null
 	mark "heal"
-	wait_until "node $leader back in the cluster after the partition" 180 all_running
+	wait_until "node $leader back in the cluster after the partition" 300 all_running
 	settle "the partition"
 else
 	log "partition phase skipped: needs root and nft"
@@ -171,9 +173,9 @@ fi
 phase "rolling restart of the three nodes"
 for n in 1 2 3; do
 	mark "restart-node-$n"
-	nice -n 5 bash "$CLUSTER" stop "$n" >/dev/null
-	nice -n 5 bash "$CLUSTER" start "$n" >/dev/null
-	wait_until "node $n back in the cluster" 180 all_running
+	nice -n 5 bash "$CLUSTER" stop "$n" >"$WORK/stop.out" 2>&1 || tail -n 5 "$WORK/stop.out"
+	nice -n 5 bash "$CLUSTER" start "$n" >"$WORK/start.out" 2>&1 || tail -n 5 "$WORK/start.out"
+	wait_until "node $n back in the cluster" 300 all_running
 done
 settle "the rolling restart"
 
