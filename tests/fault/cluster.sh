@@ -10,12 +10,13 @@
 #   3. a rolling restart: each node stopped and started, one at a time;
 #   4. kill -9 of the PostgreSQL primary, the standby promoted.
 # Afterwards: nothing lost, nothing doubled, every invariant of
-# `chorusctl check`, no dead letter (no poison is sent). For each fault the
-# time to recover is printed: from the fault to the end of the last 5-second
-# window, before the next fault, in which fewer sagas finished per second
-# than 80 % of the reference: the offered rate, or what the baseline phase
-# finished per second when that is less (a machine too small or too busy
-# for the offered rate; the test says so).
+# `chorusctl check`, no dead letter (no poison is sent). For each fault,
+# from the sagas' finishing times: the longest stall (consecutive seconds,
+# two or more, in which no saga finished) before the next fault, the time
+# to recover (from the fault to the end of that stall: sagas flow again;
+# 0 when there was none), and the sagas finished per second until the
+# next fault against the baseline (the offered rate, or less when the
+# machine does not keep up; the test says so).
 #
 # The cluster is its own (never the stack of the other tests): started here,
 # deleted at the end, on CHORUS_CLUSTER_* ports (default: the test stack's
@@ -227,20 +228,21 @@ import sys
 marks = [l.split() for l in open(sys.argv[1])]
 per = {int(s): int(n) for s, n in (l.strip().split("|") for l in open(sys.argv[2]) if l.strip())}
 ref, rate = int(sys.argv[3]), int(sys.argv[4])
-avg5 = lambda s: sum(per.get(x, 0) for x in range(s - 4, s + 1)) / 5
-print("[cluster] offered %d sagas/s, reference %d/s; recovered: 5 s at >= %d/s" % (rate, ref, 0.8 * ref))
-print("[cluster] %-24s %10s %16s %8s" % ("after", "recovery", "lowest 5 s avg", "sagas"))
+print("[cluster] offered %d sagas/s, baseline %d/s finished" % (rate, ref))
+print("[cluster] %-24s %8s %10s %14s %8s" % ("after", "stall", "recovery", "sagas/s until next", "sagas"))
 for i, (name, t) in enumerate(marks):
     if name.startswith("end"):
         continue
     t0 = float(t)
     t1 = float(marks[i + 1][1]) if i + 1 < len(marks) else t0 + 60
-    ends = range(int(t0) + 4, int(t1))
-    bad = [s for s in ends if avg5(s) < 0.8 * ref]
-    rec = (bad[-1] + 1 - t0) if bad else 0.0
-    low = min((avg5(s) for s in ends), default=0)
-    print("[cluster] %-24s %9.1fs %14.0f/s %8d" % (name, max(rec, 0.0), low,
-        sum(per.get(s, 0) for s in range(int(t0), int(t1)))))
+    secs = range(int(t0), int(t1))
+    stall, run, rec = 0, 0, 0.0
+    for s in secs:
+        run = run + 1 if per.get(s, 0) == 0 else 0
+        if run >= 2 and run > stall:
+            stall, rec = run, s + 1 - t0
+    n = sum(per.get(s, 0) for s in secs)
+    print("[cluster] %-24s %7ds %9.1fs %12.0f/s %8d" % (name, stall, rec, n / max(t1 - t0, 1), n))
 PY
 log "sagas $total at $RATE/s, lost $lost, doubled $doubled, dead-lettered $dead"
 finish
