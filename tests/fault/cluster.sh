@@ -12,7 +12,7 @@
 # Afterwards: nothing lost, nothing doubled, every invariant of
 # `chorusctl check`, no dead letter (no poison is sent). For each fault,
 # from the sagas' finishing times: the longest stall (consecutive seconds,
-# two or more, in which no saga finished) before the next fault, the time
+# three or more, in which no saga finished) before the next fault, the time
 # to recover (from the fault to the end of that stall: sagas flow again;
 # 0 when there was none), and the sagas finished per second until the
 # next fault against the baseline (the offered rate, or less when the
@@ -239,7 +239,7 @@ for i, (name, t) in enumerate(marks):
     stall, run, rec = 0, 0, 0.0
     for s in secs:
         run = run + 1 if per.get(s, 0) == 0 else 0
-        if run >= 2 and run > stall:
+        if run >= 3 and run > stall:
             stall, rec = run, s + 1 - t0
     n = sum(per.get(s, 0) for s in secs)
     print("[cluster] %-24s %7ds %9.1fs %12.0f/s %8d" % (name, stall, rec, n / max(t1 - t0, 1), n))
