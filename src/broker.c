@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,8 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <amqp.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "clock.h"
 #include "broker.h"
@@ -31,6 +38,8 @@ struct broker {
 	int confirm;
 	uint64_t next_tag;	/* number the next publish gets in confirm mode */
 	struct broker_batch *batch;	/* the batch confirms and returns settle, or NULL */
+	char tls_why[256];	/* why the broker's certificate was refused, or "" */
+	size_t max_body;	/* 0: no limit */
 };
 
 /*
@@ -95,10 +104,194 @@ rpc_ok(struct broker *b, const char *what, char **cause)
 	return -1;
 }
 
+/*
+ * A key file that is encrypted would make OpenSSL ask for its passphrase
+ * on the terminal: a daemon must fail instead (keys are protected by file
+ * permissions or systemd credentials, never by a passphrase in argv).
+ */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+/* The first certificate error of a handshake, kept for the error message. */
+static int
+tls_verify(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct broker *b = ssl != NULL ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+	X509 *cert = X509_STORE_CTX_get_current_cert(x);
+	char subject[128] = "?";
+
+	if (ok || b == NULL || b->tls_why[0] != '\0')
+		return ok;
+	if (cert != NULL)
+		X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+	snprintf(b->tls_why, sizeof(b->tls_why), "certificate verify failed: %s (certificate %s)",
+	    X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)), subject);
+	return ok;
+}
+
+/*
+ * OpenSSL's errors as text, "; " between them ("" when none), and the
+ * queue emptied. The generic "PEM lib" and repeats are left out: what
+ * remains says why (e.g. "unable to get passphrase" for an encrypted key).
+ */
+static const char *
+tls_error(char *buf, size_t size)
+{
+	unsigned long e;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	while ((e = ERR_get_error()) != 0) {
+		const char *reason = ERR_reason_error_string(e);
+		char code[32];
+
+		if (reason == NULL) {
+			snprintf(code, sizeof(code), "error %lx", e);
+			reason = code;
+		} else if (strcmp(reason, "PEM lib") == 0 || strstr(buf, reason) != NULL) {
+			continue;
+		}
+		if (n < size)
+			n += (size_t)snprintf(buf + n, size - n, "%s%s", n > 0 ? "; " : "", reason);
+	}
+	return buf;
+}
+
+/* 0 when the file key names can be read, else -1 with *cause saying why. */
+static int
+tls_file(const char *key, const char *path, char **cause)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		*cause = xasprintf("TLS: %s %s: %s", key, path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+/*
+ * The TLS socket of an amqps:// connection to host: TLS 1.2 or later, the
+ * broker's certificate verified against tls->ca (or the default store)
+ * and its name checked during the handshake, the client certificate
+ * loaded when there is one. NULL with *cause.
+ */
+static amqp_socket_t *
+tls_socket(struct broker *b, const char *host, const struct broker_tls *tls, char **cause)
+{
+	amqp_socket_t *sock = amqp_ssl_socket_new(b->conn);
+	unsigned char addr[16];
+	X509_VERIFY_PARAM *vp;
+	char err[256];
+	SSL_CTX *ctx;
+	int ok;
+
+	if (sock == NULL) {
+		*cause = xasprintf("cannot create a TLS socket: %s", tls_error(err, sizeof(err)));
+		return NULL;
+	}
+	ctx = amqp_ssl_socket_get_context(sock);
+	SSL_CTX_set_app_data(ctx, b);
+	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+	if (amqp_ssl_socket_set_ssl_versions(sock, AMQP_TLSv1_2, AMQP_TLSvLATEST) != AMQP_STATUS_OK) {
+		*cause = xasprintf("TLS: cannot require TLS 1.2 or later");
+		return NULL;
+	}
+	if ((tls->ca != NULL && tls_file("amqp_tls_ca", tls->ca, cause) != 0) ||
+	    (tls->cert != NULL && tls_file("amqp_tls_cert", tls->cert, cause) != 0) ||
+	    (tls->key != NULL && tls_file("amqp_tls_key", tls->key, cause) != 0))
+		return NULL;
+	ERR_clear_error();
+	if (tls->ca != NULL)
+		ok = amqp_ssl_socket_set_cacert(sock, tls->ca) == AMQP_STATUS_OK;
+	else
+		ok = SSL_CTX_set_default_verify_paths(ctx) == 1;
+	if (!ok) {
+		*cause = xasprintf("TLS: cannot load the CA certificates %s (amqp_tls_ca): %s",
+		    tls->ca != NULL ? tls->ca : "of the default store", tls_error(err, sizeof(err)));
+		return NULL;
+	}
+	if (tls->cert != NULL &&
+	    amqp_ssl_socket_set_key(sock, tls->cert, tls->key) != AMQP_STATUS_OK) {
+		*cause = xasprintf("TLS: cannot load the client certificate %s (amqp_tls_cert) "
+		    "with its key %s (amqp_tls_key): %s", tls->cert, tls->key,
+		    tls_error(err, sizeof(err)));
+		return NULL;
+	}
+	/*
+	 * OpenSSL checks the name in the handshake (RFC 6125: SAN DNS names and
+	 * IP addresses); rabbitmq-c's own check knows DNS names only, so it is
+	 * replaced, not added to. SSL_VERIFY_PEER: a failure ends the handshake
+	 * before anything is sent.
+	 */
+	vp = SSL_CTX_get0_param(ctx);
+	if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1)
+		ok = X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1;
+	else
+		ok = X509_VERIFY_PARAM_set1_host(vp, host, 0) == 1;
+	if (!ok) {
+		*cause = xasprintf("TLS: cannot verify against host name '%s': %s", host,
+		    tls_error(err, sizeof(err)));
+		return NULL;
+	}
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify);
+	amqp_ssl_socket_set_verify_peer(sock, 1);
+	amqp_ssl_socket_set_verify_hostname(sock, 0);
+	return sock;
+}
+
+/* Why a TLS connection failed: the certificate check, else OpenSSL's error. */
+static char *
+tls_cause(struct broker *b, const char *what, const char *host, int port, int st)
+{
+	char err[256];
+
+	if (b->tls_why[0] != '\0')
+		return xasprintf("%s RabbitMQ at %s:%d: %s", what, host, port, b->tls_why);
+	tls_error(err, sizeof(err));
+	return xasprintf("%s RabbitMQ at %s:%d: %s%s%s (amqps:// never falls back to plaintext: "
+	    "is this a TLS port?)", what, host, port, amqp_error_string2(st),
+	    err[0] != '\0' ? ": " : "", err);
+}
+
+int
+broker_url_tls(const char *urls)
+{
+	struct amqp_connection_info ci;
+	struct urllist l;
+	char *cause = NULL;
+	int r = 0;
+
+	if (urllist_split(urls, &l, &cause) != 0) {
+		free(cause);
+		return -1;
+	}
+	for (size_t i = 0; i < l.n && r >= 0; i++) {
+		if (amqp_parse_url(l.url[i], &ci) != AMQP_STATUS_OK)
+			r = -1;
+		else if (ci.ssl)
+			r = 1;
+	}
+	urllist_free(&l);
+	return r;
+}
+
 /* Connect to the one node url names (broker_connect without the list). */
 static struct broker *
-connect_one(const char *url, const char *name, int heartbeat_s, int timeout_s, char **cause)
+connect_one(const char *url, const struct broker_tls *tls, const char *name,
+    int heartbeat_s, int timeout_s, char **cause)
 {
+	static const struct broker_tls tls_defaults;
 	struct amqp_connection_info ci;
 	amqp_socket_t *sock;
 	struct timeval tv = { timeout_s, 0 };
@@ -111,24 +304,31 @@ connect_one(const char *url, const char *name, int heartbeat_s, int timeout_s, c
 
 	amqp_default_connection_info(&ci);
 	if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
-		*cause = xasprintf("bad AMQP URL (expected amqp://user:password@host:port/vhost)");
+		*cause = xasprintf("bad AMQP URL (expected amqp[s]://user:password@host:port/vhost)");
 		free(copy);
 		return NULL;
 	}
 	/* rabbitmq-c reads "amqp://host/" as vhost "": the default vhost is meant */
 	if (ci.vhost == NULL || ci.vhost[0] == '\0')
 		ci.vhost = "/";
+	if (tls == NULL)
+		tls = &tls_defaults;
 	b = xcalloc(1, sizeof(*b));
 	b->conn = amqp_new_connection();
-	sock = amqp_tcp_socket_new(b->conn);
-	if (sock == NULL) {
+	if (ci.ssl)
+		sock = tls_socket(b, ci.host, tls, cause);
+	else if ((sock = amqp_tcp_socket_new(b->conn)) == NULL)
 		*cause = xasprintf("cannot create a socket");
+	if (sock == NULL)
 		goto fail;
-	}
 	st = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
 	if (st != AMQP_STATUS_OK) {
-		*cause = xasprintf("cannot connect to RabbitMQ at %s:%d: %s", ci.host, ci.port,
-		    amqp_error_string2(st));
+		if (ci.ssl && st != AMQP_STATUS_SOCKET_ERROR && st != AMQP_STATUS_TIMEOUT &&
+		    st != AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED)
+			*cause = tls_cause(b, "TLS handshake with", ci.host, ci.port, st);
+		else
+			*cause = xasprintf("cannot connect to RabbitMQ at %s:%d: %s", ci.host,
+			    ci.port, amqp_error_string2(st));
 		goto fail;
 	}
 	/* bound the login and later RPCs too: a broker that stops answering is an error */
@@ -141,11 +341,28 @@ connect_one(const char *url, const char *name, int heartbeat_s, int timeout_s, c
 	props[1].value.value.bytes = amqp_cstring_bytes("chorus");
 	client_props.num_entries = 2;
 	client_props.entries = props;
-	r = amqp_login_with_properties(b->conn, ci.vhost, 0, 131072, heartbeat_s, &client_props,
-	    AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+	/* EXTERNAL: the broker takes the user from the client certificate, not from this */
+	if (ci.ssl && tls->external)
+		r = amqp_login_with_properties(b->conn, ci.vhost, 0, 131072, heartbeat_s,
+		    &client_props, AMQP_SASL_METHOD_EXTERNAL, ci.user);
+	else
+		r = amqp_login_with_properties(b->conn, ci.vhost, 0, 131072, heartbeat_s,
+		    &client_props, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		char *c = reply_cause("login", r);
-		*cause = xasprintf("RabbitMQ at %s:%d: %s", ci.host, ci.port, c);
+		char *c = reply_cause("login", r), err[256];
+
+		/*
+		 * TLS 1.3: a client certificate the broker refuses shows only now,
+		 * as an alert (OpenSSL's error) or, when the broker closed first,
+		 * as a failed read or write with no detail.
+		 */
+		if (ci.ssl && tls_error(err, sizeof(err))[0] != '\0')
+			*cause = xasprintf("RabbitMQ at %s:%d: %s: %s", ci.host, ci.port, c, err);
+		else if (ci.ssl && tls->cert != NULL && r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+			*cause = xasprintf("RabbitMQ at %s:%d: %s (the broker ended the TLS connection: "
+			    "did it refuse the client certificate %s?)", ci.host, ci.port, c, tls->cert);
+		else
+			*cause = xasprintf("RabbitMQ at %s:%d: %s", ci.host, ci.port, c);
 		free(c);
 		goto fail;
 	}
@@ -171,7 +388,8 @@ static atomic_uint next_node;
 static atomic_flag next_node_seeded = ATOMIC_FLAG_INIT;
 
 struct broker *
-broker_connect(const char *urls, const char *name, int heartbeat_s, int timeout_s, char **cause)
+broker_connect(const char *urls, const struct broker_tls *tls, const char *name,
+    int heartbeat_s, int timeout_s, char **cause)
 {
 	struct urllist l;
 	struct broker *b = NULL;
@@ -192,7 +410,7 @@ broker_connect(const char *urls, const char *name, int heartbeat_s, int timeout_
 		size_t k = (first + i) % l.n;
 		char *c = NULL;
 
-		b = connect_one(l.url[k], name, heartbeat_s, timeout_s, &c);
+		b = connect_one(l.url[k], tls, name, heartbeat_s, timeout_s, &c);
 		if (b != NULL) {
 			atomic_store(&next_node, (unsigned)(k + 1));
 			if (i > 0)
@@ -327,6 +545,24 @@ broker_bind(struct broker *b, const char *queue, const char *exchange, const cha
 }
 
 int
+broker_bind_on_header(struct broker *b, const char *dest, const char *source, const char *header,
+    char **cause)
+{
+	amqp_table_entry_t e[2];
+	amqp_table_t args = { 2, e };
+	char what[400];
+
+	table_str(&e[0], "x-match", "any");
+	/* a void value: the header's presence matches, whatever its value */
+	e[1].key = amqp_cstring_bytes(header);
+	e[1].value.kind = AMQP_FIELD_KIND_VOID;
+	amqp_exchange_bind(b->conn, CHANNEL, amqp_cstring_bytes(dest), amqp_cstring_bytes(source),
+	    amqp_empty_bytes, args);
+	snprintf(what, sizeof(what), "bind exchange %s to %s (header %s)", dest, source, header);
+	return rpc_ok(b, what, cause);
+}
+
+int
 broker_queue_stat(struct broker *b, const char *queue, long *messages, long *consumers,
     char **cause)
 {
@@ -377,10 +613,44 @@ broker_consume(struct broker *b, const char *queue, int prefetch, char **cause)
 	return rpc_ok(b, "basic.consume", cause);
 }
 
+static char *field_text(const amqp_field_value_t *v);
+
+/*
+ * A table as "{key=value, ...}" or an array as "[value, ...]", values
+ * rendered by field_text (e.g. the broker's x-death header: a list of the
+ * times the message was dead-lettered, the latest first).
+ */
+static char *
+compound_text(const amqp_field_value_t *v)
+{
+	int table = v->kind == AMQP_FIELD_KIND_TABLE;
+	int n = table ? v->value.table.num_entries : v->value.array.num_entries;
+	char *out = xstrdup(table ? "{" : "["), *next;
+
+	for (int i = 0; i < n; i++) {
+		const amqp_field_value_t *e = table ? &v->value.table.entries[i].value :
+		    &v->value.array.entries[i];
+		char *t = field_text(e), *key = table ?
+		    bytes_dup(v->value.table.entries[i].key) : NULL;
+
+		next = xasprintf("%s%s%s%s%s", out, i ? ", " : "", key ? key : "", key ? "=" : "", t);
+		free(out);
+		free(key);
+		free(t);
+		out = next;
+	}
+	next = xasprintf("%s%s", out, table ? "}" : "]");
+	free(out);
+	return next;
+}
+
 static char *
 field_text(const amqp_field_value_t *v)
 {
 	switch (v->kind) {
+	case AMQP_FIELD_KIND_TABLE:
+	case AMQP_FIELD_KIND_ARRAY:
+		return compound_text(v);
 	case AMQP_FIELD_KIND_UTF8:
 	case AMQP_FIELD_KIND_BYTES:
 		return bytes_dup(v->value.bytes);
@@ -434,9 +704,16 @@ copy_props(struct delivery *d, const amqp_basic_properties_t *p)
 	}
 }
 
+/* The body, unless it is over max (0: no limit): then only its size. */
 static void
-copy_body(struct delivery *d, amqp_bytes_t body)
+copy_body(struct delivery *d, amqp_bytes_t body, size_t max)
 {
+	if (max > 0 && body.len > max) {
+		d->dropped = body.len;
+		d->len = 0;
+		d->body = xstrdup("");
+		return;
+	}
 	d->len = body.len;
 	d->body = xmalloc(body.len + 1);
 	if (body.len > 0)
@@ -489,6 +766,12 @@ unexpected_frame(struct broker *b, char **cause)
 	}
 }
 
+void
+broker_set_max_body(struct broker *b, size_t max)
+{
+	b->max_body = max;
+}
+
 int
 broker_next(struct broker *b, int timeout_ms, struct delivery *d, char **cause)
 {
@@ -505,7 +788,7 @@ broker_next(struct broker *b, int timeout_ms, struct delivery *d, char **cause)
 		d->exchange = bytes_dup(env.exchange);
 		d->routing_key = bytes_dup(env.routing_key);
 		copy_props(d, &env.message.properties);
-		copy_body(d, env.message.body);
+		copy_body(d, env.message.body, b->max_body);
 		amqp_destroy_envelope(&env);
 		return 1;
 	}
@@ -547,7 +830,7 @@ broker_get(struct broker *b, const char *queue, struct delivery *d, char **cause
 		return -1;
 	}
 	copy_props(d, &msg.properties);
-	copy_body(d, msg.body);
+	copy_body(d, msg.body, b->max_body);
 	amqp_destroy_message(&msg);
 	return 1;
 }
@@ -948,7 +1231,8 @@ broker_batch_id(const struct broker_batch *bb, size_t i)
 }
 
 void
-broker_event_msg(const struct broker_event *ev, struct broker_msg *m, struct broker_header *h)
+broker_event_msg(const struct broker_event *ev, struct broker_msg *m,
+    struct broker_header h[BROKER_EVENT_HEADERS])
 {
 	memset(m, 0, sizeof(*m));
 	m->exchange = ev->exchange;
@@ -961,22 +1245,23 @@ broker_event_msg(const struct broker_event *ev, struct broker_msg *m, struct bro
 	m->correlation_id = ev->subject;
 	m->app_id = ev->app_id;
 	m->timestamp = ev->timestamp != 0 ? ev->timestamp : (int64_t)time(NULL);
-	if (ev->traceparent != NULL && ev->traceparent[0] != '\0') {
-		h->key = (char *)(uintptr_t)"traceparent";
-		h->value = (char *)(uintptr_t)ev->traceparent;
-		m->headers = h;
-		m->nheaders = 1;
-	}
+	m->headers = h;
+	if (ev->traceparent != NULL && ev->traceparent[0] != '\0')
+		h[m->nheaders++] = (struct broker_header){ (char *)(uintptr_t)"traceparent",
+		    (char *)(uintptr_t)ev->traceparent };
+	if (ev->return_unroutable != NULL)
+		h[m->nheaders++] = (struct broker_header){ (char *)(uintptr_t)BROKER_RETURN_UNROUTABLE,
+		    (char *)(uintptr_t)ev->return_unroutable };
 	m->mandatory = 1;
 }
 
 int
 broker_batch_add_event(struct broker_batch *bb, const struct broker_event *ev, char **cause)
 {
-	struct broker_header h;
+	struct broker_header h[BROKER_EVENT_HEADERS];
 	struct broker_msg m;
 
-	broker_event_msg(ev, &m, &h);
+	broker_event_msg(ev, &m, h);
 	return broker_batch_add(bb, &m, cause);
 }
 

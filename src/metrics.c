@@ -15,7 +15,7 @@
 static const char *const dead_names[DEAD__COUNT] = {
 	"too_large", "invalid_json", "not_an_object", "missing_attribute", "bad_attribute",
 	"unknown_type", "unexpected_type", "subject_mismatch", "missing_field", "bad_field",
-	"handler_error", "retries_exhausted", "other" };
+	"handler_error", "retries_exhausted", "property_mismatch", "other" };
 
 #define MAX_REGISTERED 64
 
@@ -47,16 +47,25 @@ static struct {
 	atomic_ulong written[EV__COUNT];
 	atomic_long backlog;
 	atomic_long oldest_age_ms;
+	atomic_long unrouted;
 	atomic_int consumer_up, relay_up;
 	struct histogram batch, batch_seconds;
 	struct metric reg[MAX_REGISTERED];
 	size_t nreg;
-} m = { .service = "chorus" };
+	int registered_only;
+} m = { .service = "chorus", .unrouted = -1 };
 
 void
 metrics_init(enum service_id svc)
 {
 	m.service = service_name(svc);
+}
+
+void
+metrics_init_daemon(const char *name)
+{
+	m.service = name;
+	m.registered_only = 1;
 }
 
 static int
@@ -132,6 +141,12 @@ metrics_outbox(long backlog, double oldest_age_s)
 {
 	atomic_store(&m.backlog, backlog);
 	atomic_store(&m.oldest_age_ms, (long)(oldest_age_s * 1000));
+}
+
+void
+metrics_unrouted(long n)
+{
+	atomic_store(&m.unrouted, n);
 }
 
 void
@@ -293,6 +308,10 @@ metrics_render(void)
 	struct out o = { xmalloc(8192), 0, 8192 };
 
 	o.s[0] = '\0';
+	if (m.registered_only) {
+		registered(&o);
+		return o.s;
+	}
 	by_type(&o, "chorus_messages_consumed_total",
 	    "Deliveries handled and acknowledged (duplicates included), by event type.", m.consumed);
 	by_type(&o, "chorus_messages_duplicate_total",
@@ -321,6 +340,12 @@ metrics_render(void)
 	    "Age of the oldest unpublished outbox row (0 when none).");
 	put(&o, "chorus_outbox_oldest_age_seconds{service=\"%s\"} %.3f\n", m.service,
 	    (double)atomic_load(&m.oldest_age_ms) / 1000);
+	if (atomic_load(&m.unrouted) >= 0) {
+		head(&o, "chorus_unrouted_messages", "gauge",
+		    "Events in chorus.unrouted: published by others, no queue took them.");
+		put(&o, "chorus_unrouted_messages{service=\"%s\"} %ld\n", m.service,
+		    atomic_load(&m.unrouted));
+	}
 	histogram(&o, "chorus_batch_size", "Deliveries per consumer transaction.", &m.batch,
 	    batch_bounds, NB_BATCH);
 	histogram(&o, "chorus_batch_duration_seconds",
