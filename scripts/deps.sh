@@ -19,6 +19,7 @@ packages=(
 	rabbitmq-server postgresql postgresql-client openssl
 	curl ca-certificates python3 systemd groff-base man-db
 	devscripts binutils clang
+	nftables
 )
 
 check_only=false
