@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A message RabbitMQ dead-letters itself shows its reason in chorusctl dead
 # like every other dead letter: one delivered again x-delivery-limit (20) times
-# more without an ack (a crash loop: here each delivery is rejected back to the
+# without an ack (a crash loop: here each delivery is rejected back to the
 # queue, which counts the same) lands in chorus.payment.dead with x-death,
 # and dead show gives "delivery_limit: dead-lettered by RabbitMQ from
 # chorus.payment.events" and where it was first published.
