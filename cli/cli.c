@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "cli.h"
+#include "escape.h"
 #include "xmalloc.h"
 
 void
@@ -26,14 +27,23 @@ cli_err(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	escape_vformat(buf, sizeof(buf), ESCAPE_TEXT, fmt, ap);
 	va_end(ap);
-	for (char *p = buf; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
 	fprintf(stderr, "chorusctl: %s\n", buf);
 }
 
+void
+cli_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = escape_vasprintf(ESCAPE_TEXT, fmt, ap);
+	va_end(ap);
+	fputs(s, stdout);
+	free(s);
+}
 struct db *
 cli_db(struct cli *c, enum service_id svc)
 {
@@ -71,10 +81,12 @@ cli_exec(struct cli *c, enum service_id svc, const char *sql, int n, const char 
 struct broker *
 cli_broker(struct cli *c, int confirm)
 {
+	struct broker_tls tls;
 	char *cause = NULL;
 	struct broker *b;
 
-	b = broker_connect(c->cfg.amqp_url, "chorusctl", (int)c->cfg.heartbeat_s,
+	conf_broker_tls(&c->cfg, &tls);
+	b = broker_connect(c->cfg.amqp_url, &tls, "chorusctl", (int)c->cfg.heartbeat_s,
 	    (int)c->cfg.connect_timeout_s, &cause);
 	if (b != NULL && confirm && broker_confirm_mode(b, &cause) != 0) {
 		broker_close(b);
@@ -231,6 +243,7 @@ cli_publish_one(struct broker *b, const struct event *ev, const char *app_id)
 void
 cli_print_json(struct json_object *o)
 {
+	/* JSON escapes what it holds: printed as it is */
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 	    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
@@ -398,11 +411,11 @@ cli_rows_text(PGresult *res)
 				w[f] = PQgetlength(res, r, f) > 60 ? 60 : PQgetlength(res, r, f);
 	}
 	for (int f = 0; f < nf; f++)
-		printf("%-*s%s", w[f], PQfname(res, f), f + 1 < nf ? "  " : "\n");
+		cli_printf(f + 1 < nf ? "%-*s  " : "%-*s\n", w[f], PQfname(res, f));
 	for (int r = 0; r < PQntuples(res); r++)
 		for (int f = 0; f < nf; f++)
-			printf("%-*.*s%s", w[f], 60, PQgetisnull(res, r, f) ? "-" : PQgetvalue(res, r, f),
-			    f + 1 < nf ? "  " : "\n");
+			cli_printf(f + 1 < nf ? "%-*.*s  " : "%-*.*s\n", w[f], 60,
+			    PQgetisnull(res, r, f) ? "-" : PQgetvalue(res, r, f));
 	free(w);
 }
 
@@ -438,6 +451,6 @@ cli_fixture(struct cli *c, enum service_id svc, const char *sql, int n, const ch
 	int r = cli_exec(c, svc, sql, n, p);
 
 	if (r == 0 && !c->quiet)
-		printf("%s\n", done);
+		cli_printf("%s\n", done);
 	return r;
 }

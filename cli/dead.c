@@ -111,14 +111,14 @@ print_delivery(const struct held *q, long n, const struct delivery *d)
 
 	deadletter_origin(d, ex, sizeof(ex), rk, sizeof(rk));
 	why = deadletter_reason(d, buf, sizeof(buf));
-	printf("--- %s #%ld\n  message_id: %s\n  type:       %s\n  order:      %s\n"
+	cli_printf("--- %s #%ld\n  message_id: %s\n  type:       %s\n  order:      %s\n"
 	    "  sent by:    %s\n  published:  exchange %s, routing key %s\n",
 	    q->queue, n, d->message_id ? d->message_id : "-", d->type ? d->type : "-",
 	    d->correlation_id ? d->correlation_id : "-", d->app_id ? d->app_id : "-",
 	    ex[0] ? ex : "(default)", rk);
 	if (q->svc != SVC__COUNT)
-		printf("  reason:     %s\n  dead at:    %s\n", why ? why : "-", at ? at : "-");
-	printf("  body:       %.*s%s\n", (int)(d->len > 300 ? 300 : d->len), (char *)d->body,
+		cli_printf("  reason:     %s\n  dead at:    %s\n", why ? why : "-", at ? at : "-");
+	cli_printf("  body:       %.*s%s\n", (int)(d->len > 300 ? 300 : d->len), (char *)d->body,
 	    d->len > 300 ? "..." : "");
 }
 
@@ -166,7 +166,7 @@ held_show(struct cli *c, const struct held *q, long limit)
 	else
 		json_object_put(arr);
 	if (ret == 0 && !c->json && n == 0)
-		printf("%s is empty\n", q->queue);
+		cli_printf("%s is empty\n", q->queue);
 	free(cause);
 	broker_close(b);
 	return ret;
@@ -274,7 +274,7 @@ held_replay(struct cli *c, const struct held *q, long limit)
 	if (ret != 0 && cause != NULL)
 		cli_err("%s replay: %s", q->cmd, cause);
 	else if (ret == 0 && !c->quiet)
-		printf("replayed %ld message(s) from %s%s%s\n", n, q->queue,
+		cli_printf("replayed %ld message(s) from %s%s%s\n", n, q->queue,
 		    q->svc != SVC__COUNT ? " to " : "",
 		    q->svc != SVC__COUNT ? topology_queue(q->svc) : "");
 	if (ret == 0 && kept > 0)
@@ -310,7 +310,7 @@ held_list(struct cli *c, const struct held *qs, size_t nq)
 		}
 		json_object_object_add(o, qs[i].queue, json_object_new_int64(n));
 		if (!c->json)
-			printf("%-24s %ld\n", qs[i].queue, n);
+			cli_printf("%-24s %ld\n", qs[i].queue, n);
 	}
 	broker_close(b);
 	if (c->json)
@@ -338,7 +338,7 @@ held_purge(struct cli *c, const struct held *q)
 		return EX_UNAVAILABLE;
 	}
 	if (!c->quiet)
-		printf("purged %ld message(s) from %s\n", n, q->queue);
+		cli_printf("purged %ld message(s) from %s\n", n, q->queue);
 	return 0;
 }
 

@@ -184,7 +184,7 @@ print_timeline(const struct cli *c, const struct timeline *t)
 	struct json_object *arr = json_object_new_array();
 
 	if (!c->json)
-		printf("%-27s %-9s %-13s %-27s %-36s %-8s %s\n", "time (UTC)", "service", "what",
+		cli_printf("%-27s %-9s %-13s %-27s %-36s %-8s %s\n", "time (UTC)", "service", "what",
 		    "type", "event id", "cause", "detail");
 	for (size_t i = 0; i < t->n; i++) {
 		const struct entry *e = &t->e[i];
@@ -192,7 +192,7 @@ print_timeline(const struct cli *c, const struct timeline *t)
 		if (c->json)
 			json_object_array_add(arr, entry_json(e));
 		else
-			printf("%-27s %-9s %-13s %-27s %-36s %-8.8s %s%s%s\n", e->time, e->service,
+			cli_printf("%-27s %-9s %-13s %-27s %-36s %-8.8s %s%s%s\n", e->time, e->service,
 			    e->what, e->type, e->id, e->caused_by, e->detail,
 			    strcmp(e->trace, "-") ? " trace " : "", strcmp(e->trace, "-") ? e->trace : "");
 	}

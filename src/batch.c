@@ -67,17 +67,52 @@ batch_tx_free(struct batch_tx *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/*
+ * The AMQP properties type and message_id, when present, name what the body
+ * holds: the console and the dead-letter tools show them, so a message must
+ * not say one thing there and carry another. Absent they are no lie (raw
+ * publishers may leave them out): the body alone counts. 0, or -1 with why.
+ */
+static int
+properties_match(const struct delivery *d, const struct event *ev, char *why, size_t whylen)
+{
+	const char *what = NULL, *got = NULL, *want = NULL;
+	char shown[80];
+
+	if (d->type != NULL && strcmp(d->type, event_type_name(ev->type)) != 0) {
+		what = "type";
+		got = d->type;
+		want = event_type_name(ev->type);
+	} else if (d->message_id != NULL && strcmp(d->message_id, ev->id) != 0) {
+		what = "message_id";
+		got = d->message_id;
+		want = ev->id;
+	}
+	if (what == NULL)
+		return 0;
+	envelope_printable(shown, sizeof(shown), got);
+	snprintf(why, whylen, "property_mismatch: AMQP %s \"%s\" is not the body's \"%s\"",
+	    what, shown, want);
+	return -1;
+}
+
 void
 batch_validate(struct slot *s, enum service_id svc)
 {
 	s->why[0] = '\0';
 	s->out = OUT_OK;
-	if (envelope_parse(s->d.body, s->d.len, &s->ev, s->why, sizeof(s->why)) != 0) {
+	if (s->d.dropped > 0) {
+		envelope_too_large(s->d.dropped, s->why, sizeof(s->why));
+		memset(&s->ev, 0, sizeof(s->ev));
+		s->out = OUT_POISON;
+	} else if (envelope_parse(s->d.body, s->d.len, &s->ev, s->why, sizeof(s->why)) != 0) {
 		s->ev.type = EV_UNKNOWN;
 		s->out = OUT_POISON;
 	} else if (!service_consumes(svc, s->ev.type)) {
 		snprintf(s->why, sizeof(s->why), "unexpected_type: %s is not consumed by %s",
 		    event_type_name(s->ev.type), service_name(svc));
+		s->out = OUT_POISON;
+	} else if (properties_match(&s->d, &s->ev, s->why, sizeof(s->why)) != 0) {
 		s->out = OUT_POISON;
 	}
 }
@@ -93,9 +128,9 @@ inbox_loaded(struct handler_ctx *h)
 	return 0;
 }
 
-/* A fresh context over t for one transaction. */
-static void
-begin(struct batch_tx *t, struct handler_ctx *h)
+/* A fresh context over t for one transaction, BEGIN queued. */
+void
+batch_begin(struct batch_tx *t, struct handler_ctx *h)
 {
 	memset(&t->fail, 0, sizeof(t->fail));
 	memset(&t->mb, 0, sizeof(t->mb));
@@ -113,9 +148,8 @@ begin(struct batch_tx *t, struct handler_ctx *h)
 	db_batch_add(t->q, NULL, "BEGIN", 0, NULL);
 }
 
-/* Round 2: what the handler queued, the outbox rows and COMMIT. 0, or -1. */
-static int
-commit(struct batch_tx *t, size_t *emitted)
+int
+batch_commit(struct batch_tx *t, size_t *emitted)
 {
 	outbox_queue(&t->out, t->q);
 	db_batch_add(t->q, NULL, "COMMIT", 0, NULL);
@@ -126,9 +160,8 @@ commit(struct batch_tx *t, size_t *emitted)
 	return 0;
 }
 
-/* The transaction failed: roll back and say what kind of failure it was. */
-static enum batch_result
-failed(struct batch_tx *t, const struct handler_ctx *h)
+enum batch_result
+batch_failed(struct batch_tx *t, const struct handler_ctx *h)
 {
 	if (!db_ok(t->db))
 		return BATCH_BROKEN;
@@ -162,13 +195,13 @@ batch_apply(struct batch_tx *t, struct slot *s, size_t n, size_t *emitted)
 	if (nvalid == 0)
 		return BATCH_DONE;	/* all poison: no transaction */
 	t->nvalid = nvalid;
-	begin(t, &h);
+	batch_begin(t, &h);
 	h.loaded = inbox_loaded;
 	h.fresh = t->fresh;
 	inbox_queue_claim(t->q, t->valid, nvalid);
 	if (t->ops->apply(&h, t->valid, nvalid) != 0 ||
-	    (!h.load_done && handler_load(&h) != 0) || commit(t, emitted) != 0)
-		return failed(t, &h);
+	    (!h.load_done && handler_load(&h) != 0) || batch_commit(t, emitted) != 0)
+		return batch_failed(t, &h);
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].out == OUT_POISON)
 			continue;
@@ -189,10 +222,10 @@ batch_run_timer(struct batch_tx *t, const struct handler_timer *tm, size_t *emit
 	int r;
 
 	*emitted = 0;
-	begin(t, &h);
+	batch_begin(t, &h);
 	r = tm->run(&h);
-	if (r < 0 || commit(t, emitted) != 0) {
-		enum batch_result br = failed(t, &h);
+	if (r < 0 || batch_commit(t, emitted) != 0) {
+		enum batch_result br = batch_failed(t, &h);
 
 		log_warn("msg=\"timer failed\" timer=%s result=%d error=\"%s\"", tm->name, (int)br,
 		    t->fail.why[0] ? t->fail.why : db_last_error(t->db));

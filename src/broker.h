@@ -1,5 +1,6 @@
 /*
- * broker: one RabbitMQ connection with one channel, over rabbitmq-c.
+ * broker: one RabbitMQ connection with one channel, over rabbitmq-c: TCP
+ * for amqp://, TLS (OpenSSL, verified, never downgraded) for amqps://.
  *
  * rabbitmq-c has no thread of its own: heartbeats are answered only inside
  * its calls, so every loop using a broker calls broker_next(),
@@ -41,8 +42,9 @@ struct delivery {
 	int redelivered;
 	char *exchange;
 	char *routing_key;
-	void *body;
+	void *body;		/* NUL-terminated (len + 1 bytes) */
 	size_t len;
+	size_t dropped;		/* > max_body (broker_set_max_body): its size; body empty */
 	char *content_type;	/* NULL when the property is absent */
 	char *message_id;
 	char *type;
@@ -86,12 +88,31 @@ struct broker_queue_args {
 enum confirm { CONFIRM_PENDING = 0, CONFIRM_ACK, CONFIRM_NACK, CONFIRM_RETURNED };
 
 /*
- * Connect and log in to url (amqp://user:pass@host:port/vhost), naming the
- * connection (shown in the console), with the heartbeat and a time bound
- * on the TCP connect and login. Opens channel 1. NULL with *cause on failure.
+ * TLS settings of an amqps:// connection; NULL fields take the defaults.
+ * The strings are borrowed for the duration of broker_connect.
  */
-struct broker *broker_connect(const char *url, const char *name, int heartbeat_s,
-    int timeout_s, char **cause);
+struct broker_tls {
+	const char *ca;		/* PEM file of the CAs to trust; NULL: OpenSSL's default store */
+	const char *cert;	/* client certificate (PEM, chain) for mutual TLS; NULL: none */
+	const char *key;	/* its private key (PEM, not encrypted); with cert */
+	int external;		/* log in with SASL EXTERNAL (the certificate's identity) */
+};
+
+/*
+ * Connect and log in to url (amqp://user:pass@host:port/vhost, or amqps://
+ * for TLS), naming the connection (shown in the console), with the
+ * heartbeat and a time bound on the connect, handshake and login. Opens
+ * channel 1. NULL with *cause on failure.
+ *
+ * amqps:// always means TLS (1.2 or later) with the broker's certificate
+ * verified against tls->ca and its name or address (SAN) against url's
+ * host; nothing turns that off, and no failure falls back to plaintext.
+ * tls may be NULL (the defaults) and is only read for amqps://.
+ */
+struct broker *broker_connect(const char *url, const struct broker_tls *tls, const char *name,
+    int heartbeat_s, int timeout_s, char **cause);
+/* 1 when url asks for TLS (amqps://), 0 for amqp://, -1 when it does not parse. */
+int broker_url_tls(const char *url);
 /* The TCP port url names (5672 when none), or -1 when it does not parse. */
 int broker_url_port(const char *url);
 /* Close gracefully when possible, and free. NULL is fine. */
@@ -131,6 +152,14 @@ int broker_last_reply(const struct broker *b);
 /* Purge a queue; returns messages purged or -1. */
 long broker_purge(struct broker *b, const char *queue, char **cause);
 
+/*
+ * Bodies longer than max (0: no limit, the default) are not copied into a
+ * delivery: broker_next and broker_get leave its body empty and say the
+ * size in d->dropped. rabbitmq-c has read the body once by then (a broker
+ * bounds it with its max_message_size); that buffer is freed before
+ * broker_next returns, so a batch of oversized messages holds none of them.
+ */
+void broker_set_max_body(struct broker *b, size_t max);
 /* Start consuming queue with manual acks and the given prefetch. */
 int broker_consume(struct broker *b, const char *queue, int prefetch, char **cause);
 /*

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conf.h"
 #include "log.h"
@@ -40,7 +41,15 @@ struct conf_key {
 
 static const struct conf_key conf_keys[] = {
 	{ "amqp_url", K_STRING, OFF(amqp_url), 0, 0,
-	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost)" },
+	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost; amqps:// for TLS)" },
+	{ "amqp_tls_ca", K_STRING, OFF(amqp_tls_ca), 0, 0,
+	  "system", "PEM file of the CAs that amqps:// trusts for the broker's certificate, or system (OpenSSL's default store)" },
+	{ "amqp_tls_cert", K_STRING, OFF(amqp_tls_cert), 0, 0,
+	  "none", "client certificate (PEM file, with its chain) that amqps:// presents (mutual TLS), or none" },
+	{ "amqp_tls_key", K_STRING, OFF(amqp_tls_key), 0, 0,
+	  "none", "private key (PEM file, not encrypted) of amqp_tls_cert, or none" },
+	{ "amqp_auth", K_STRING, OFF(amqp_auth), 0, 0,
+	  "plain", "plain (user and password of amqp_url) or external (the identity of amqp_tls_cert)" },
 	{ "order.database_url", K_STRING, OFF(database_url[SVC_ORDER]), 0, 0,
 	  "postgresql:///chorus_order", "PostgreSQL URL of the order service's database" },
 	{ "inventory.database_url", K_STRING, OFF(database_url[SVC_INVENTORY]), 0, 0,
@@ -101,6 +110,74 @@ static const struct conf_key conf_keys[] = {
 	  "127.0.0.1:9102", "address:port of the inventory worker's health and metrics endpoint, or off" },
 	{ "payment.health_listen", K_STRING, OFF(health_listen[SVC_PAYMENT]), 0, 0,
 	  "127.0.0.1:9103", "address:port of the payment worker's health and metrics endpoint, or off" },
+	{ "order.api_listen", K_STRING, OFF(api_listen[SVC_ORDER]), 0, 0,
+	  "off", "address:port of the order service's REST API (e.g. 127.0.0.1:8101), or off" },
+	{ "inventory.api_listen", K_STRING, OFF(api_listen[SVC_INVENTORY]), 0, 0,
+	  "off", "address:port of the inventory service's REST API (e.g. 127.0.0.1:8102), or off" },
+	{ "payment.api_listen", K_STRING, OFF(api_listen[SVC_PAYMENT]), 0, 0,
+	  "off", "address:port of the payment service's REST API (e.g. 127.0.0.1:8103), or off" },
+	{ "api_threads", K_LONG, OFF(api_threads), 1, 64,
+	  "2", "threads serving a service API's connections (epoll each)" },
+	{ "api_db_connections", K_LONG, OFF(api_db_connections), 1, 64,
+	  "2", "database connections of a service API, apart from the consumer's (one thread each)" },
+	{ "api_max_in_flight", K_LONG, OFF(api_max_in_flight), 1, 100000,
+	  "1024", "API requests queued or running at once; more are answered 503 with Retry-After" },
+	{ "api_max_body", K_LONG, OFF(api_max_body), 256, 65536,
+	  "65536", "largest API request body in bytes; more is answered 413" },
+	{ "api_connections", K_LONG, OFF(api_connections), 1, 100000,
+	  "1024", "open connections a service API accepts in all" },
+	{ "api_connections_per_client", K_LONG, OFF(api_connections_per_client), 1, 100000,
+	  "256", "open connections a service API accepts from one client address" },
+	{ "api_timeout", K_LONG, OFF(api_timeout_s), 1, 3600,
+	  "10", "seconds an API connection may stay silent (also while its headers arrive) before it is closed" },
+	{ "gateway.listen", K_STRING, OFF(gw.listen), 0, 0,
+	  "127.0.0.1:8080", "address:port chorus-gateway serves its API and page on" },
+	{ "gateway.health_listen", K_STRING, OFF(gw.health_listen), 0, 0,
+	  "127.0.0.1:9104", "address:port of chorus-gateway's health and metrics endpoint, or off" },
+	{ "gateway.order_instances", K_STRING, OFF(gw.instances[SVC_ORDER]), 0, 0,
+	  "127.0.0.1:8101", "the order service's API instances (host:port,host:port...); SIGHUP applies a change" },
+	{ "gateway.inventory_instances", K_STRING, OFF(gw.instances[SVC_INVENTORY]), 0, 0,
+	  "127.0.0.1:8102", "the inventory service's API instances (host:port,...); SIGHUP applies a change" },
+	{ "gateway.payment_instances", K_STRING, OFF(gw.instances[SVC_PAYMENT]), 0, 0,
+	  "127.0.0.1:8103", "the payment service's API instances (host:port,...); SIGHUP applies a change" },
+	{ "gateway.balance", K_STRING, OFF(gw.balance), 0, 0,
+	  "least_in_flight", "how requests spread over an upstream's instances: least_in_flight or round_robin" },
+	{ "gateway.connect_timeout_ms", K_LONG, OFF(gw.connect_timeout_ms), 1, 60000,
+	  "250", "milliseconds a connection to an upstream instance may take" },
+	{ "gateway.timeout_ms", K_LONG, OFF(gw.timeout_ms), 1, 600000,
+	  "2000", "milliseconds one upstream request (one try) may take in all" },
+	{ "gateway.retries", K_LONG, OFF(gw.retries), 0, 10,
+	  "2", "tries after the first of an idempotent upstream request (GET; POST with its order_id)" },
+	{ "gateway.retry_base_ms", K_LONG, OFF(gw.retry_base_ms), 1, 60000,
+	  "20", "backoff before retry n: random (full jitter) up to retry_base_ms * 2^n" },
+	{ "gateway.max_in_flight", K_LONG, OFF(gw.max_in_flight), 1, 100000,
+	  "512", "bulkhead: requests in flight to one upstream at most; beyond, 503 with Retry-After" },
+	{ "gateway.eject_failures", K_LONG, OFF(gw.eject_failures), 1, 1000,
+	  "3", "failed requests in a row that eject an instance from its upstream's rotation" },
+	{ "gateway.eject_ms", K_LONG, OFF(gw.eject_ms), 10, 3600000,
+	  "5000", "milliseconds an ejected instance stays out (doubling while it keeps failing, up to 16 times)" },
+	{ "gateway.health_interval_ms", K_LONG, OFF(gw.health_interval_ms), 50, 3600000,
+	  "1000", "how often each instance's /readyz is checked; failing instances get no requests" },
+	{ "gateway.breaker_failures", K_LONG, OFF(gw.breaker_failures), 1, 100000,
+	  "20", "failed upstream requests in a row that open that upstream's circuit breaker" },
+	{ "gateway.breaker_recovery_ms", K_LONG, OFF(gw.breaker_recovery_ms), 10, 3600000,
+	  "2000", "milliseconds an upstream's breaker stays open (failing fast) before trial requests" },
+	{ "gateway.max_wait", K_LONG, OFF(gw.max_wait_s), 0, 3600,
+	  "30", "seconds GET /api/v1/orders/{id}?wait=S may wait at most for the outcome" },
+	{ "gateway.poll_ms", K_LONG, OFF(gw.poll_ms), 10, 60000,
+	  "100", "how often a waiting GET looks at the order again" },
+	{ "gateway.max_body", K_LONG, OFF(gw.max_body), 64, 16777216,
+	  "65536", "bytes of a request body at most (more is 413)" },
+	{ "gateway.max_header", K_LONG, OFF(gw.max_header), 1024, 1048576,
+	  "8192", "bytes of a request's line and headers at most" },
+	{ "gateway.max_connections", K_LONG, OFF(gw.max_connections), 1, 100000,
+	  "2048", "client connections chorus-gateway holds open at most" },
+	{ "gateway.per_client", K_LONG, OFF(gw.per_client), 1, 100000,
+	  "256", "client connections from one address at most" },
+	{ "gateway.idle_timeout", K_LONG, OFF(gw.idle_timeout_s), 1, 3600,
+	  "15", "seconds a client connection may stay silent (also while sending its headers)" },
+	{ "gateway.threads", K_LONG, OFF(gw.threads), 1, 64,
+	  "2", "threads serving client connections (the upstream calls run on one more)" },
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -242,7 +319,7 @@ conf_set_arg(struct conf *cfg, const char *arg, char **cause)
 	int r;
 
 	if (eq == NULL || eq == arg) {
-		*cause = xasprintf("option -o: '%s' is not key=value", arg);
+		*cause = xasprintf("option -o: expected key=value (no '=' or no key)");
 		return -1;
 	}
 	key = xstrndup(arg, (size_t)(eq - arg));
@@ -294,7 +371,7 @@ conf_load_file(struct conf *cfg, const char *path, int required, char **cause)
 		if (*s == '[') {
 			char *close = strchr(s, ']');
 			if (close == NULL || close[1] != '\0' || close - s - 1 >= (long)sizeof(section)) {
-				*cause = xasprintf("%s: bad section line '%s'", where, s);
+				*cause = xasprintf("%s: bad section line (expected '[name]')", where);
 				goto out;
 			}
 			*close = '\0';
@@ -303,7 +380,8 @@ conf_load_file(struct conf *cfg, const char *path, int required, char **cause)
 		}
 		eq = strchr(s, '=');
 		if (eq == NULL) {
-			*cause = xasprintf("%s: expected 'key = value', got '%s'", where, s);
+			/* the line is not echoed: it may be a secret that lost its key */
+			*cause = xasprintf("%s: expected 'key = value' (no '=' on the line)", where);
 			goto out;
 		}
 		*eq = '\0';
@@ -437,6 +515,47 @@ conf_load_credentials(struct conf *cfg, char **cause)
 	return 0;
 }
 
+void
+conf_broker_tls(const struct conf *cfg, struct broker_tls *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (strcmp(cfg->amqp_tls_ca, "system") != 0)
+		t->ca = cfg->amqp_tls_ca;
+	if (strcmp(cfg->amqp_tls_cert, "none") != 0)
+		t->cert = cfg->amqp_tls_cert;
+	if (strcmp(cfg->amqp_tls_key, "none") != 0)
+		t->key = cfg->amqp_tls_key;
+	t->external = strcmp(cfg->amqp_auth, "external") == 0;
+}
+
+int
+conf_check(const struct conf *cfg, char **cause)
+{
+	struct broker_tls t;
+
+	if (strcmp(cfg->amqp_auth, "plain") != 0 && strcmp(cfg->amqp_auth, "external") != 0) {
+		*cause = xasprintf("amqp_auth: '%s' is not plain or external", cfg->amqp_auth);
+		return -1;
+	}
+	conf_broker_tls(cfg, &t);
+	if ((t.cert == NULL) != (t.key == NULL)) {
+		*cause = xasprintf("amqp_tls_cert and amqp_tls_key go together: set both or neither");
+		return -1;
+	}
+	if (t.external && t.cert == NULL) {
+		*cause = xasprintf("amqp_auth = external needs a client certificate "
+		    "(amqp_tls_cert, amqp_tls_key)");
+		return -1;
+	}
+	/* a bad URL is reported when connecting; this is about TLS settings going unused */
+	if ((t.ca != NULL || t.cert != NULL || t.external) && broker_url_tls(cfg->amqp_url) == 0) {
+		*cause = xasprintf("amqp_tls_ca, amqp_tls_cert, amqp_tls_key and amqp_auth = external "
+		    "need an amqps:// amqp_url; with amqp:// the connection is plaintext");
+		return -1;
+	}
+	return 0;
+}
+
 int
 conf_load(struct conf *cfg, const char *path, const char *const *sets, size_t nsets,
     char **cause)
@@ -447,7 +566,7 @@ conf_load(struct conf *cfg, const char *path, const char *const *sets, size_t ns
 	for (size_t i = 0; i < nsets; i++)
 		if (conf_set_arg(cfg, sets[i], cause) != 0)
 			return -1;
-	return 0;
+	return conf_check(cfg, cause);
 }
 
 size_t
@@ -474,11 +593,111 @@ conf_key_default(size_t i)
 	return i < NKEYS ? conf_keys[i].def : NULL;
 }
 
+/* true when a key or parameter name says it holds a secret. */
+static int
+secret_name(const char *name, size_t n)
+{
+	static const char *const words[] = { "password", "secret", NULL };
+
+	for (const char *const *w = words; *w != NULL; w++)
+		for (size_t i = 0; i + strlen(*w) <= n; i++)
+			if (strncasecmp(name + i, *w, strlen(*w)) == 0)
+				return 1;
+	return 0;
+}
+
 int
 conf_key_secret(size_t i)
 {
 	/* URLs may carry passwords */
-	return i < NKEYS && strstr(conf_keys[i].name, "_url") != NULL;
+	return i < NKEYS && (strstr(conf_keys[i].name, "_url") != NULL ||
+	    secret_name(conf_keys[i].name, strlen(conf_keys[i].name)));
+}
+
+/* Append n bytes of s to the string *out (malloc'ed, room for the masked value). */
+static void
+append(char **out, size_t *len, const char *s, size_t n)
+{
+	memcpy(*out + *len, s, n);
+	*len += n;
+	(*out)[*len] = '\0';
+}
+
+/*
+ * The end of a parameter value starting at v: in a URL query up to '&' or
+ * '#'; in a conninfo up to white space, or a quoted value ('it''s',
+ * backslash escapes) to its closing quote.
+ */
+static const char *
+value_end(const char *v, int query)
+{
+	if (query)
+		return v + strcspn(v, "&#");
+	if (*v == '\'') {
+		for (v++; *v != '\0' && *v != '\''; v++)
+			if (*v == '\\' && v[1] != '\0')
+				v++;
+		return *v == '\'' ? v + 1 : v;
+	}
+	while (*v != '\0' && !isspace((unsigned char)*v))
+		v++;
+	return v;
+}
+
+char *
+conf_mask(const char *name, const char *value)
+{
+	const char *scheme = strstr(value, "://"), *p = value, *at = NULL, *colon = NULL;
+	size_t len = 0;
+	int query = 0;
+	char *out;
+
+	if (secret_name(name, strlen(name)))
+		return xstrdup(value[0] != '\0' ? "****" : "");
+	/* room enough: a secret takes 7 bytes at least ("secret="), "****" adds 4 */
+	out = xmalloc(3 * strlen(value) + 8);
+	out[0] = '\0';
+	/* URL user:password@: the last '@' before the query, the first ':' before it */
+	if (scheme != NULL) {
+		const char *q = scheme + 3 + strcspn(scheme + 3, "?#");
+
+		for (const char *c = scheme + 3; c < q; c++)
+			if (*c == '@')
+				at = c;
+		if (at != NULL)
+			colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
+	}
+	if (colon != NULL) {
+		append(&out, &len, value, (size_t)(colon + 1 - value));
+		append(&out, &len, "****", 4);
+		p = at;
+	}
+	/* name=value parameters, in a URL's query or a conninfo string */
+	while (*p != '\0') {
+		const char *n = p, *eq;
+		size_t nlen = strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+
+		if (*p == '?')
+			query = 1;
+		eq = n + nlen;
+		while (!query && (*eq == ' ' || *eq == '\t'))
+			eq++;
+		if (nlen > 0 && *eq == '=' && (n == value || strchr("?& \t;", n[-1]) != NULL) &&
+		    secret_name(n, nlen)) {
+			const char *v = eq + 1, *e;
+
+			while (!query && (*v == ' ' || *v == '\t'))
+				v++;
+			e = value_end(v, query);
+			append(&out, &len, p, (size_t)(v - p));
+			append(&out, &len, "****", 4);
+			p = e;
+			continue;
+		}
+		append(&out, &len, p, nlen > 0 ? nlen : 1);
+		p += nlen > 0 ? nlen : 1;
+	}
+	return out;
 }
 
 char *

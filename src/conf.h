@@ -11,11 +11,16 @@
 #ifndef CHORUS_CONF_H
 #define CHORUS_CONF_H
 
+#include "broker.h"
 #include "retry.h"
 #include "service.h"
 
 struct conf {
 	char *amqp_url;
+	char *amqp_tls_ca;		/* a file, or "system" */
+	char *amqp_tls_cert;		/* a file, or "none" */
+	char *amqp_tls_key;		/* a file, or "none" */
+	char *amqp_auth;		/* "plain" or "external" */
 	char *database_url[SVC__COUNT];
 	char *schema_dir;
 	char currency[4];
@@ -42,10 +47,36 @@ struct conf {
 	long fault_error_pct;
 	long outbox_retention_h;
 	long inbox_retention_h;
+	char *api_listen[SVC__COUNT];		/* "host:port" or "off" */
+	long api_threads;
+	long api_db_connections;
+	long api_max_in_flight;
+	long api_max_body;
+	long api_connections;
+	long api_connections_per_client;
+	long api_timeout_s;
+	struct {				/* chorus-gateway (gateway.*) */
+		char *listen, *health_listen;
+		char *instances[SVC__COUNT];	/* "host:port,..." per upstream */
+		char *balance;			/* least_in_flight or round_robin */
+		long connect_timeout_ms, timeout_ms;
+		long retries, retry_base_ms;
+		long max_in_flight;
+		long eject_failures, eject_ms, health_interval_ms;
+		long breaker_failures, breaker_recovery_ms;
+		long max_wait_s, poll_ms;
+		long max_body, max_header, max_connections, per_client, idle_timeout_s, threads;
+	} gw;
 };
 
 /* The retry policy the configuration describes. */
 void conf_retry_policy(const struct conf *cfg, struct retry_policy *p);
+
+/*
+ * The TLS settings of amqp_url as broker_connect takes them; *t points
+ * into cfg ("system" and "none" become NULL).
+ */
+void conf_broker_tls(const struct conf *cfg, struct broker_tls *t);
 
 /* Fill cfg with the built-in defaults. */
 void conf_defaults(struct conf *cfg);
@@ -54,12 +85,20 @@ void conf_defaults(struct conf *cfg);
  * defaults), in increasing precedence: the config file path (NULL: the
  * default path, which may be missing; a path given must exist), systemd
  * credentials, the environment, then the "key=value" settings sets[0 ..
- * nsets) (-o flags). The one way the workers and chorusctl read their
- * configuration. 0, or -1 with *cause (caller frees) naming the key and
- * where the value came from; cfg is the caller's to conf_free either way.
+ * nsets) (-o flags), then check the keys that go together (conf_check).
+ * The one way the workers and chorusctl read their configuration. 0, or -1
+ * with *cause (caller frees) naming the key and where the value came from;
+ * cfg is the caller's to conf_free either way.
  */
 int conf_load(struct conf *cfg, const char *path, const char *const *sets, size_t nsets,
     char **cause) __attribute__((warn_unused_result));
+/*
+ * Check what no single key can: amqp_auth is plain or external; TLS keys
+ * (amqp_tls_*, amqp_auth = external) only with an amqps:// amqp_url, where
+ * they would otherwise go unused; amqp_tls_cert and amqp_tls_key together;
+ * external with a client certificate. 0, or -1 with *cause.
+ */
+int conf_check(const struct conf *cfg, char **cause);
 /* Release what cfg owns. */
 void conf_free(struct conf *cfg);
 /*
@@ -89,8 +128,16 @@ size_t conf_key_count(void);
 const char *conf_key_name(size_t i);
 const char *conf_key_help(size_t i);
 const char *conf_key_default(size_t i);
-/* true when key i holds a secret (its value is masked when shown). */
+/* true when key i holds a secret: a URL, or a name with "password" or "secret". */
 int conf_key_secret(size_t i);
+/*
+ * value of key name fit to be shown (malloc'ed): every password replaced by
+ * "****" -- a URL's user:password@, a ?password= / &password= query
+ * parameter, a conninfo password=... (quoted or not), any parameter whose
+ * name holds "password" or "secret" (sslpassword...), and the whole value
+ * of a key so named.
+ */
+char *conf_mask(const char *name, const char *value);
 /* The value of key i in cfg as text (malloc'ed). */
 char *conf_key_value(const struct conf *cfg, size_t i);
 /* The default config file path. */

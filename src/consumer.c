@@ -64,6 +64,7 @@ connect_all(struct consumer *c, char **cause)
 {
 	const struct conf *cfg = c->cfg;
 	enum service_id svc = c->ops->svc;
+	struct broker_tls tls;
 	char name[64];
 
 	snprintf(name, sizeof(name), "chorus-%s", service_name(svc));
@@ -71,10 +72,13 @@ connect_all(struct consumer *c, char **cause)
 	    cfg->statement_timeout_ms, cause);
 	if (c->db == NULL)
 		return -1;
-	c->in = broker_connect(cfg->amqp_url, name, (int)cfg->heartbeat_s,
+	conf_broker_tls(cfg, &tls);
+	c->in = broker_connect(cfg->amqp_url, &tls, name, (int)cfg->heartbeat_s,
 	    (int)cfg->connect_timeout_s, cause);
 	if (c->in == NULL)
 		return -1;
+	/* an oversized body is never copied: it is poison by its size alone */
+	broker_set_max_body(c->in, ENVELOPE_MAX_BYTES);
 	/* declare before consuming: a fresh broker gets the whole topology */
 	if (topology_declare(c->in, svc, &c->policy, cause) != 0)
 		return -1;
@@ -83,7 +87,7 @@ connect_all(struct consumer *c, char **cause)
 		return -1;
 	}
 	snprintf(name, sizeof(name), "chorus-%s forwarding", service_name(svc));
-	c->out = broker_connect(cfg->amqp_url, name, (int)cfg->heartbeat_s,
+	c->out = broker_connect(cfg->amqp_url, &tls, name, (int)cfg->heartbeat_s,
 	    (int)cfg->connect_timeout_s, cause);
 	if (c->out == NULL || broker_confirm_mode(c->out, cause) != 0)
 		return -1;

@@ -15,7 +15,7 @@
 static const char *const dead_names[DEAD__COUNT] = {
 	"too_large", "invalid_json", "not_an_object", "missing_attribute", "bad_attribute",
 	"unknown_type", "unexpected_type", "subject_mismatch", "missing_field", "bad_field",
-	"handler_error", "retries_exhausted", "other" };
+	"handler_error", "retries_exhausted", "property_mismatch", "other" };
 
 #define MAX_REGISTERED 64
 
@@ -52,12 +52,20 @@ static struct {
 	struct histogram batch, batch_seconds;
 	struct metric reg[MAX_REGISTERED];
 	size_t nreg;
+	int registered_only;
 } m = { .service = "chorus", .unrouted = -1 };
 
 void
 metrics_init(enum service_id svc)
 {
 	m.service = service_name(svc);
+}
+
+void
+metrics_init_daemon(const char *name)
+{
+	m.service = name;
+	m.registered_only = 1;
 }
 
 static int
@@ -300,6 +308,10 @@ metrics_render(void)
 	struct out o = { xmalloc(8192), 0, 8192 };
 
 	o.s[0] = '\0';
+	if (m.registered_only) {
+		registered(&o);
+		return o.s;
+	}
 	by_type(&o, "chorus_messages_consumed_total",
 	    "Deliveries handled and acknowledged (duplicates included), by event type.", m.consumed);
 	by_type(&o, "chorus_messages_duplicate_total",

@@ -19,7 +19,7 @@ enum dead_reason {
 	DEAD_TOO_LARGE = 0, DEAD_INVALID_JSON, DEAD_NOT_AN_OBJECT, DEAD_MISSING_ATTRIBUTE,
 	DEAD_BAD_ATTRIBUTE, DEAD_UNKNOWN_TYPE, DEAD_UNEXPECTED_TYPE, DEAD_SUBJECT_MISMATCH,
 	DEAD_MISSING_FIELD, DEAD_BAD_FIELD, DEAD_HANDLER_ERROR, DEAD_RETRIES_EXHAUSTED,
-	DEAD_OTHER, DEAD__COUNT
+	DEAD_PROPERTY_MISMATCH, DEAD_OTHER, DEAD__COUNT
 };
 
 /*
@@ -43,6 +43,11 @@ struct metrics_batch {
 
 /* Name the service the metrics are labelled with. */
 void metrics_init(enum service_id svc);
+/*
+ * For a daemon that is no worker (chorus-gateway): label with name, render
+ * only the metrics it registers.
+ */
+void metrics_init_daemon(const char *name);
 
 void metrics_consumed(enum event_type type, unsigned n);
 void metrics_duplicate(enum event_type type);

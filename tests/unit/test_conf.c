@@ -246,9 +246,9 @@ test_file_errors(void **unused)
 		{ "prefetch = 10\n# ok so far\nbogus_key = 1\n", 3, "unknown key", "'bogus_key'" },
 		{ "[order]\nprefetch = 10\n", 2, "unknown key", "'order.prefetch'" },
 		{ "[nosuch]\ndatabase_url = x\n", 2, "unknown key", "'nosuch.database_url'" },
-		{ "amqp_url\n", 1, "expected 'key = value'", "amqp_url" },
-		{ "\n\n[order\n", 3, "bad section", "[order" },
-		{ "[order] x\n", 1, "bad section", "[order] x" },
+		{ "amqp_url\n", 1, "expected 'key = value'", "no '='" },
+		{ "\n\n[order\n", 3, "bad section", "expected '[name]'" },
+		{ "[order] x\n", 1, "bad section", "expected '[name]'" },
 		{ "prefetch = abc\n", 1, "prefetch", "not a whole number" },
 		{ "prefetch = 12x\n", 1, "prefetch", "not a whole number" },
 		{ "prefetch =\n", 1, "prefetch", "not a whole number" },
@@ -283,6 +283,98 @@ test_file_errors(void **unused)
 		conf_free(&cfg);
 		remove_temp(path);
 	}
+}
+
+/*
+ * A malformed line or argument is never echoed: it may be a secret that
+ * lost its key (a URL pasted alone, "password: x").
+ */
+static void
+test_errors_hide_secrets(void **unused)
+{
+	static const char *const texts[] = {
+		"amqp://chorus:s3cr3t-pw@broker/\n",
+		"[order]\npostgresql://u:s3cr3t-pw@db/chorus_order\n",
+		"[s3cr3t-pw\n",
+		"password: s3cr3t-pw\n",
+	};
+	static const char *const args[] = { "amqp_url:amqp://u:s3cr3t-pw@h/", "s3cr3t-pw" };
+
+	(void)unused;
+	for (size_t i = 0; i < NELEM(texts); i++) {
+		struct conf cfg;
+		char *path = write_temp(texts[i]), *cause = NULL;
+
+		conf_defaults(&cfg);
+		if (conf_load_file(&cfg, path, 1, &cause) == 0)
+			fail_msg("file case %zu: got success, want an error", i);
+		if (strstr(cause, "s3cr3t") != NULL)
+			fail_msg("file case %zu: the error '%s' shows the secret", i, cause);
+		free(cause);
+		conf_free(&cfg);
+		remove_temp(path);
+	}
+	for (size_t i = 0; i < NELEM(args); i++) {
+		struct conf cfg;
+		char *cause = NULL;
+
+		conf_defaults(&cfg);
+		if (conf_set_arg(&cfg, args[i], &cause) == 0)
+			fail_msg("-o case %zu: got success, want an error", i);
+		if (strstr(cause, "s3cr3t") != NULL)
+			fail_msg("-o case %zu: the error '%s' shows the secret", i, cause);
+		free(cause);
+		conf_free(&cfg);
+	}
+}
+
+/* conf_mask: every form of password is masked, the rest shown as it is. */
+static void
+test_mask(void **unused)
+{
+	static const struct {
+		const char *key, *value, *want;
+	} cases[] = {
+		{ "amqp_url", "amqp://chorus:pw@127.0.0.1:5672/", "amqp://chorus:****@127.0.0.1:5672/" },
+		{ "amqp_url", "amqps://chorus:p@ss/w:rd@h:5671/%2f", "amqps://chorus:****@h:5671/%2f" },
+		{ "amqp_url", "amqp://guest@h/", "amqp://guest@h/" },
+		{ "amqp_url", "amqp://h/", "amqp://h/" },
+		{ "order.database_url", "postgresql:///chorus_order", "postgresql:///chorus_order" },
+		{ "order.database_url", "postgresql://u:pw@h/db?sslmode=verify-full",
+		    "postgresql://u:****@h/db?sslmode=verify-full" },
+		{ "order.database_url", "postgresql://u@h/db?password=pw&sslmode=require",
+		    "postgresql://u@h/db?password=****&sslmode=require" },
+		{ "order.database_url", "postgresql://h/db?sslmode=require&password=pw",
+		    "postgresql://h/db?sslmode=require&password=****" },
+		{ "order.database_url", "postgresql://h/db?sslkey=/k@x&sslpassword=pw#f",
+		    "postgresql://h/db?sslkey=/k@x&sslpassword=****#f" },
+		{ "order.database_url", "host=h dbname=d password=pw user=u",
+		    "host=h dbname=d password=**** user=u" },
+		{ "order.database_url", "host=h password = 'p w\\' x' user=u",
+		    "host=h password = **** user=u" },
+		{ "order.database_url", "password=pw", "password=****" },
+		{ "order.database_url", "host=h PassWord=pw", "host=h PassWord=****" },
+		{ "order.database_url", "host=h mypassword_hint=x", "host=h mypassword_hint=****" },
+		{ "order.database_url", "host=h passwordless=1 user=u", "host=h passwordless=**** user=u" },
+		{ "order.database_url", "host=h nopassword user=u", "host=h nopassword user=u" },
+		{ "amqp_tls_key_password", "pw", "****" },
+		{ "client_secret", "", "" },
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		char *got = conf_mask(cases[i].key, cases[i].value);
+
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("%s = %s: got '%s', want '%s'", cases[i].key, cases[i].value, got,
+			    cases[i].want);
+		free(got);
+	}
+	/* every URL key and every key named so is masked when shown */
+	for (size_t i = 0; i < conf_key_count(); i++)
+		if ((strstr(conf_key_name(i), "_url") != NULL || strstr(conf_key_name(i), "password") != NULL ||
+		    strstr(conf_key_name(i), "secret") != NULL) && !conf_key_secret(i))
+			fail_msg("%s: got not secret, want secret", conf_key_name(i));
 }
 
 static void
@@ -442,9 +534,9 @@ test_arg_errors(void **unused)
 	static const struct {
 		const char *arg, *frag;
 	} cases[] = {
-		{ "prefetch", "not key=value" },
-		{ "=300", "not key=value" },
-		{ "", "not key=value" },
+		{ "prefetch", "expected key=value" },
+		{ "=300", "expected key=value" },
+		{ "", "expected key=value" },
 		{ "bogus=1", "unknown key 'bogus'" },
 		{ "prefetch=", "prefetch" },
 		{ "prefetch=1e3", "prefetch" },
@@ -680,6 +772,98 @@ test_load_default_path(void **unused)
 	conf_free(&cfg);
 }
 
+/*
+ * The TLS keys of RabbitMQ: what conf_broker_tls hands broker_connect, and
+ * the combinations conf_check (the last step of conf_load) refuses.
+ */
+static void
+test_tls_keys(void **unused)
+{
+	static const struct {
+		const char *url, *ca, *cert, *key, *auth;
+		const char *cause;	/* NULL: accepted */
+	} cases[] = {
+		{ "amqp://h/", "system", "none", "none", "plain", NULL },
+		{ "amqps://h/", "system", "none", "none", "plain", NULL },
+		{ "amqps://h/", "/ca.pem", "none", "none", "plain", NULL },
+		{ "amqps://h/", "/ca.pem", "/c.pem", "/k.pem", "plain", NULL },
+		{ "amqps://h/", "/ca.pem", "/c.pem", "/k.pem", "external", NULL },
+		{ "amqps://h/", "system", "/c.pem", "none", "plain", "go together" },
+		{ "amqps://h/", "system", "none", "/k.pem", "plain", "go together" },
+		{ "amqps://h/", "/ca.pem", "none", "none", "external", "needs a client certificate" },
+		{ "amqps://h/", "system", "none", "none", "EXTERNAL", "'EXTERNAL' is not plain or external" },
+		{ "amqp://h/", "/ca.pem", "none", "none", "plain", "need an amqps:// amqp_url" },
+		{ "amqp://h/", "system", "/c.pem", "/k.pem", "plain", "need an amqps:// amqp_url" },
+		{ "amqp://h/", "system", "/c.pem", "/k.pem", "external", "need an amqps:// amqp_url" },
+		/* a URL that does not parse is the connection's error, not this check's */
+		{ "AMQPS://h/", "system", "none", "none", "plain", NULL },
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct broker_tls t;
+		struct conf cfg;
+		char *cause = NULL, what[128];
+		int r;
+
+		snprintf(what, sizeof(what), "case %zu (%s ca=%s cert=%s key=%s auth=%s)", i,
+		    cases[i].url, cases[i].ca, cases[i].cert, cases[i].key, cases[i].auth);
+		conf_defaults(&cfg);
+		if (conf_set(&cfg, "amqp_url", cases[i].url, "test", &cause) != 0 ||
+		    conf_set(&cfg, "amqp_tls_ca", cases[i].ca, "test", &cause) != 0 ||
+		    conf_set(&cfg, "amqp_tls_cert", cases[i].cert, "test", &cause) != 0 ||
+		    conf_set(&cfg, "amqp_tls_key", cases[i].key, "test", &cause) != 0 ||
+		    conf_set(&cfg, "amqp_auth", cases[i].auth, "test", &cause) != 0)
+			fail_msg("%s: conf_set: %s", what, cause);
+		r = conf_check(&cfg, &cause);
+		if (cases[i].cause == NULL) {
+			if (r != 0)
+				fail_msg("%s: got \"%s\", want success", what, cause);
+			conf_broker_tls(&cfg, &t);
+			expect_str(what, t.ca ? t.ca : "system", cases[i].ca);
+			expect_str(what, t.cert ? t.cert : "none", cases[i].cert);
+			expect_str(what, t.key ? t.key : "none", cases[i].key);
+			expect_long(what, t.external, strcmp(cases[i].auth, "external") == 0);
+		} else {
+			if (r == 0)
+				fail_msg("%s: got success, want an error", what);
+			expect_cause(what, cause, cases[i].cause, (char *)NULL);
+		}
+		free(cause);
+		conf_free(&cfg);
+	}
+	/* the scheme decides, exactly as rabbitmq-c reads it: never a guess */
+	expect_long("amqps://", broker_url_tls("amqps://u:p@h:5671/%2F"), 1);
+	expect_long("amqp://", broker_url_tls("amqp://u:p@h:5672/%2F"), 0);
+	expect_long("AMQPS:// (not a scheme rabbitmq-c knows)", broker_url_tls("AMQPS://h/"), -1);
+	expect_long("https://", broker_url_tls("https://h/"), -1);
+	expect_long("amqps, no port", broker_url_port("amqps://h/"), 5671);
+}
+
+/* The check runs as the last step of conf_load: sources combine before it. */
+static void
+test_tls_load(void **unused)
+{
+	static const char *const sets[] = { "amqp_url=amqps://h/" };
+	char *path = write_temp("amqp_tls_ca = /ca.pem\n");
+	char *cause = NULL;
+	struct conf cfg;
+
+	(void)unused;
+	conf_defaults(&cfg);
+	if (conf_load(&cfg, path, NULL, 0, &cause) == 0)
+		fail_msg("amqp_tls_ca with the default amqp:// URL: got success, want an error");
+	expect_cause("file alone", cause, "amqps://", (char *)NULL);
+	free(cause);
+	cause = NULL;
+	conf_free(&cfg);
+	conf_defaults(&cfg);
+	if (conf_load(&cfg, path, sets, NELEM(sets), &cause) != 0)
+		fail_msg("amqp_tls_ca in the file, amqps:// from -o: got \"%s\", want success", cause);
+	conf_free(&cfg);
+	remove_temp(path);
+}
+
 /* log_level takes its words case-insensitively, and "warning" too. */
 static void
 test_log_levels(void **unused)
@@ -731,6 +915,8 @@ main(void)
 		cmocka_unit_test_setup(test_file_syntax, clear_env),
 		cmocka_unit_test_setup(test_file_errors, clear_env),
 		cmocka_unit_test_setup(test_file_line_too_long, clear_env),
+		cmocka_unit_test_setup(test_errors_hide_secrets, clear_env),
+		cmocka_unit_test_setup(test_mask, clear_env),
 		cmocka_unit_test_setup(test_file_missing, clear_env),
 		cmocka_unit_test_setup(test_file_last_wins, clear_env),
 		cmocka_unit_test_setup(test_env_beats_file, clear_env),
@@ -741,6 +927,8 @@ main(void)
 		cmocka_unit_test_setup(test_load_precedence, clear_env),
 		cmocka_unit_test_setup(test_load_errors, clear_env),
 		cmocka_unit_test_setup(test_load_default_path, clear_env),
+		cmocka_unit_test_setup(test_tls_keys, clear_env),
+		cmocka_unit_test_setup(test_tls_load, clear_env),
 		cmocka_unit_test_setup(test_log_levels, clear_env),
 		cmocka_unit_test_setup(test_replace_frees, clear_env),
 	};
