@@ -13,10 +13,11 @@
 set -euo pipefail
 
 root=${1:-${CHORUS_NSPAWN_ROOT:-/var/cache/chorus-nspawn/bookworm}}
-packages=systemd,systemd-sysv,dbus,libnss-systemd,
+packages=systemd,systemd-sysv,dbus,libnss-systemd,procps,
 packages+=librabbitmq4,libjson-c5,libpq5,libsystemd0,libmicrohttpd12
 
-if [ -d "$root/usr/lib/systemd" ]; then
+# (procps: /bin/kill, which the units' ExecReload= runs)
+if [ -x "$root/bin/kill" ] && [ -d "$root/usr/lib/systemd" ]; then
 	echo "nspawn-root.sh: $root is there"
 	exit 0
 fi

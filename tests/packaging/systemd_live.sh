@@ -28,7 +28,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root (systemd-nspawn)"
 command -v systemd-nspawn >/dev/null && command -v nsenter >/dev/null ||
 	skip "no systemd-nspawn (apt-get install systemd-container)"
-if [ ! -d "$root_cache/usr/lib/systemd" ]; then
+if [ ! -x "$root_cache/bin/kill" ]; then
 	[ "${CHORUS_NSPAWN:-0}" = 1 ] ||
 		skip "no cached root $root_cache (tests/packaging/nspawn-root.sh builds it; or CHORUS_NSPAWN=1)"
 	bash "$here/nspawn-root.sh" "$root_cache"
@@ -91,7 +91,8 @@ echo "CHORUS_PREFETCH=lots" >"$croot/etc/chorus/chorus-payment@9.env"
 t0=$SECONDS
 systemd-nspawn --register=no --keep-unit --console=passive -q -D "$croot" -b >"$WORK/nspawn.log" 2>&1 &
 NSPAWN_PID=$!
-pid1() { PID1=$(ps -o pid= --ppid "$NSPAWN_PID" | head -n 1 | tr -d ' '); [ -n "$PID1" ]; }
+# (nspawn's child is a helper of its own at first, then execs the container's systemd)
+pid1() { PID1=$(ps -o pid=,comm= --ppid "$NSPAWN_PID" | awk '$2 == "systemd" { print $1; exit }'); [ -n "$PID1" ]; }
 wait_until "the container's PID 1" 20 pid1
 ct() { timeout 120 nsenter -t "$PID1" -a "$@"; }
 # "offline" until its systemd answers on its socket: ask again
