@@ -39,7 +39,7 @@ cmd_migrate(struct cli *c, int argc, char **argv)
 			return EX_SOFTWARE;
 		}
 		if (!c->quiet)
-			printf("%s: %d migration(s) applied%s\n", service_name((enum service_id)s), n,
+			cli_printf("%s: %d migration(s) applied%s\n", service_name((enum service_id)s), n,
 			    n == 0 ? " (up to date)" : "");
 	}
 	return 0;
@@ -68,7 +68,7 @@ cmd_declare(struct cli *c, int argc, char **argv)
 	}
 	broker_close(b);
 	if (!c->quiet)
-		printf("topology declared: exchanges chorus.order, chorus.inventory, chorus.payment, "
+		cli_printf("topology declared: exchanges chorus.order, chorus.inventory, chorus.payment, "
 		    "chorus.dead, chorus.unrouted; queues chorus.<service>.events, .retry.<delay> and .dead\n");
 	return 0;
 }

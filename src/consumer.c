@@ -77,6 +77,8 @@ connect_all(struct consumer *c, char **cause)
 	    (int)cfg->connect_timeout_s, cause);
 	if (c->in == NULL)
 		return -1;
+	/* an oversized body is never copied: it is poison by its size alone */
+	broker_set_max_body(c->in, ENVELOPE_MAX_BYTES);
 	/* declare before consuming: a fresh broker gets the whole topology */
 	if (topology_declare(c->in, svc, &c->policy, cause) != 0)
 		return -1;
