@@ -140,10 +140,21 @@ dead_show(struct cli *c, enum service_id s, long limit)
 	return ret;
 }
 
+/* true when d was dead-lettered as forged: never replayed (docs/security.md). */
+static int
+is_forged(const struct delivery *d)
+{
+	const char *why = delivery_header(d, DEADLETTER_REASON);
+
+	return why != NULL && strncmp(why, "forged:", 7) == 0;
+}
+
 /*
  * Send dead letter d back to the service's queue as the message was first
- * published (none of the dead-letter headers), with one batch of one: 0
- * once confirmed, -1 with *cause otherwise.
+ * published (none of the dead-letter headers), through the service's retry
+ * exchange, with one batch of one; a forged one goes back to the end of
+ * the dead-letter queue as it is. 0 once confirmed, -1 with *cause
+ * otherwise.
  */
 static int
 replay_one(struct broker_batch *bb, const struct delivery *d, enum service_id s, char **cause)
@@ -152,10 +163,17 @@ replay_one(struct broker_batch *bb, const struct delivery *d, enum service_id s,
 	struct broker_msg m;
 
 	broker_msg_of_delivery(&m, d);
-	m.exchange = "";
-	m.routing_key = topology_queue(s);
 	m.headers = h;
-	m.nheaders = deadletter_original_headers(d, h, BROKER_MAX_HEADERS);
+	if (is_forged(d)) {
+		m.exchange = topology_dead_exchange(s);
+		m.routing_key = service_name(s);
+		memcpy(h, d->headers, d->nheaders * sizeof(*h));
+		m.nheaders = d->nheaders;
+	} else {
+		m.exchange = topology_retry_exchange(s);
+		m.routing_key = topology_queue(s);
+		m.nheaders = deadletter_original_headers(d, h, BROKER_MAX_HEADERS);
+	}
 	broker_batch_clear(bb);
 	if (broker_batch_add(bb, &m, cause) != 0 ||
 	    broker_batch_wait(bb, CLI_CONFIRM_TIMEOUT_MS, cause) != 0)
@@ -192,7 +210,7 @@ dead_replay(struct cli *c, enum service_id s, long limit)
 	struct broker *in = cli_broker(c, 0), *out = in ? cli_broker(c, 1) : NULL;
 	struct broker_batch *bb = out ? broker_batch_new(out) : NULL;
 	char *cause = NULL;
-	long n = 0;
+	long n = 0, kept = 0;
 	int ret = 0;
 
 	/* only what is there now: a replayed message that is still poison comes back */
@@ -208,6 +226,7 @@ dead_replay(struct cli *c, enum service_id s, long limit)
 			ret = r < 0 ? EX_UNAVAILABLE : 0;
 			break;
 		}
+		kept += is_forged(&d);
 		if (replay_one(bb, &d, s, &cause) != 0)
 			ret = EX_PROTOCOL;
 		/* only now is the dead letter taken: a failure above leaves it in place */
@@ -221,8 +240,10 @@ dead_replay(struct cli *c, enum service_id s, long limit)
 	if (ret != 0 && cause != NULL)
 		cli_err("dead replay: %s", cause);
 	else if (ret == 0 && !c->quiet)
-		printf("replayed %ld message(s) from %s to %s\n", n, topology_dead_queue(s),
-		    topology_queue(s));
+		printf("replayed %ld message(s) from %s to %s%s", n - kept, topology_dead_queue(s),
+		    topology_queue(s), kept > 0 ? "" : "\n");
+	if (ret == 0 && !c->quiet && kept > 0)
+		printf("; kept %ld forged one(s)\n", kept);
 out:
 	free(cause);
 	broker_batch_free(bb);

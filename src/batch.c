@@ -9,8 +9,10 @@
 
 #include "batch.h"
 #include "clock.h"
+#include "deadletter.h"
 #include "inbox.h"
 #include "log.h"
+#include "origin.h"
 #include "service.h"
 #include "xmalloc.h"
 
@@ -68,10 +70,11 @@ batch_tx_free(struct batch_tx *t)
 }
 
 void
-batch_validate(struct slot *s, enum service_id svc)
+batch_validate(struct slot *s, enum service_id svc, const struct conf *cfg)
 {
 	s->why[0] = '\0';
 	s->out = OUT_OK;
+	s->retried = origin_retry_path(&s->d, svc, cfg);
 	if (envelope_parse(s->d.body, s->d.len, &s->ev, s->why, sizeof(s->why)) != 0) {
 		s->ev.type = EV_UNKNOWN;
 		s->out = OUT_POISON;
@@ -79,7 +82,8 @@ batch_validate(struct slot *s, enum service_id svc)
 		snprintf(s->why, sizeof(s->why), "unexpected_type: %s is not consumed by %s",
 		    event_type_name(s->ev.type), service_name(svc));
 		s->out = OUT_POISON;
-	}
+	} else if (origin_check(&s->d, &s->ev, svc, cfg, s->why, sizeof(s->why)) != 0)
+		s->out = OUT_POISON;
 }
 
 /* Round 1's own result: which events the inbox had not seen. */
@@ -206,7 +210,8 @@ batch_mark_retry(struct slot *s, size_t n, const struct retry_policy *p, const c
     bool uncounted)
 {
 	for (size_t i = 0; i < n; i++) {
-		unsigned attempts = retry_attempts_of(delivery_header(&s[i].d, "x-chorus-attempt"));
+		unsigned attempts = s[i].retried ?
+		    retry_attempts_of(delivery_header(&s[i].d, DEADLETTER_ATTEMPT)) : 0;
 
 		if (s[i].out == OUT_POISON)
 			continue;	/* bad whatever happens: dead-lettered now */

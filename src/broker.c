@@ -27,6 +27,7 @@ struct broker {
 	int open;		/* login done: close with connection.close */
 	int confirm;
 	uint64_t next_tag;	/* number the next publish gets in confirm mode */
+	char *user;		/* the login: every publish carries it as user_id */
 	struct broker_batch *batch;	/* the batch confirms and returns settle, or NULL */
 };
 
@@ -146,6 +147,7 @@ broker_connect(const char *url, const char *name, int heartbeat_s, int timeout_s
 		goto fail;
 	}
 	b->open = 1;
+	b->user = xstrdup(ci.user);
 	amqp_channel_open(b->conn, CHANNEL);
 	if (rpc_ok(b, "channel.open", cause) != 0)
 		goto fail;
@@ -155,6 +157,79 @@ fail:
 	free(copy);
 	broker_close(b);
 	return NULL;
+}
+
+int
+broker_url_login(const char *url, char **user, char **password, char **vhost)
+{
+	struct amqp_connection_info ci;
+	char *copy = xstrdup(url);
+	int ret = -1;
+
+	amqp_default_connection_info(&ci);
+	if (amqp_parse_url(copy, &ci) == AMQP_STATUS_OK) {
+		if (user != NULL)
+			*user = xstrdup(ci.user);
+		if (password != NULL)
+			*password = xstrdup(ci.password);
+		/* as broker_connect: "amqp://host/" means the default vhost */
+		if (vhost != NULL)
+			*vhost = xstrdup(ci.vhost != NULL && ci.vhost[0] != '\0' ? ci.vhost : "/");
+		ret = 0;
+	}
+	free(copy);
+	return ret;
+}
+
+char *
+broker_url_user(const char *url)
+{
+	char *user = NULL;
+
+	return broker_url_login(url, &user, NULL, NULL) == 0 ? user : NULL;
+}
+
+/* s percent-encoded as a URL's userinfo wants it (RFC 3986 unreserved kept). */
+static void
+url_encode(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~')
+			fputc(c, f);
+		else
+			fprintf(f, "%%%02X", c);
+	}
+}
+
+char *
+broker_url_with_login(const char *url, const char *user, const char *password)
+{
+	const char *host = strstr(url, "://"), *at, *end;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (host == NULL)
+		return NULL;
+	host += 3;
+	/* the login ends at the last '@' before the path */
+	end = host + strcspn(host, "/?#");
+	for (at = end; at > host && at[-1] != '@'; at--)
+		;
+	if (at > host)
+		host = at;
+	if ((f = open_memstream(&out, &len)) == NULL)
+		return NULL;
+	fprintf(f, "%.*s", (int)(strstr(url, "://") + 3 - url), url);
+	url_encode(f, user);
+	fputc(':', f);
+	url_encode(f, password);
+	fprintf(f, "@%s", host);
+	fclose(f);
+	return out;
 }
 
 int
@@ -185,6 +260,7 @@ broker_close(struct broker *b)
 		amqp_connection_close(b->conn, AMQP_REPLY_SUCCESS);
 	}
 	amqp_destroy_connection(b->conn);
+	free(b->user);
 	free(b);
 }
 
@@ -283,6 +359,17 @@ broker_queue_stat(struct broker *b, const char *queue, long *messages, long *con
 	return 0;
 }
 
+int
+broker_exchange_exists(struct broker *b, const char *name, char **cause)
+{
+	char what[300];
+
+	amqp_exchange_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes("topic"),
+	    1, 0, 0, 0, amqp_empty_table);
+	snprintf(what, sizeof(what), "exchange %s", name);
+	return rpc_ok(b, what, cause);
+}
+
 long
 broker_queue_count(struct broker *b, const char *queue, char **cause)
 {
@@ -360,6 +447,8 @@ copy_props(struct delivery *d, const amqp_basic_properties_t *p)
 		d->correlation_id = bytes_dup(p->correlation_id);
 	if (p->_flags & AMQP_BASIC_APP_ID_FLAG)
 		d->app_id = bytes_dup(p->app_id);
+	if (p->_flags & AMQP_BASIC_USER_ID_FLAG)
+		d->user_id = bytes_dup(p->user_id);
 	if (p->_flags & AMQP_BASIC_TIMESTAMP_FLAG)
 		d->timestamp = (int64_t)p->timestamp;
 	if ((p->_flags & AMQP_BASIC_HEADERS_FLAG) && p->headers.num_entries > 0) {
@@ -501,6 +590,7 @@ delivery_free(struct delivery *d)
 	free(d->type);
 	free(d->correlation_id);
 	free(d->app_id);
+	free(d->user_id);
 	for (size_t i = 0; i < d->nheaders; i++) {
 		free(d->headers[i].key);
 		free(d->headers[i].value);
@@ -577,6 +667,9 @@ publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, char **caus
 	PROP(app_id, AMQP_BASIC_APP_ID_FLAG)
 	PROP(expiration, AMQP_BASIC_EXPIRATION_FLAG)
 #undef PROP
+	/* the broker refuses a user_id other than the login: who sent it is proven */
+	p._flags |= AMQP_BASIC_USER_ID_FLAG;
+	p.user_id = amqp_cstring_bytes(b->user);
 	if (m->timestamp != 0) {
 		p._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
 		p.timestamp = (uint64_t)m->timestamp;

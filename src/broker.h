@@ -45,6 +45,7 @@ struct delivery {
 	char *type;
 	char *correlation_id;
 	char *app_id;
+	char *user_id;		/* the publisher's login, verified by the broker */
 	int64_t timestamp;	/* 0 when absent */
 	struct broker_header *headers;
 	size_t nheaders;
@@ -83,12 +84,28 @@ struct broker_queue_args {
 enum confirm { CONFIRM_PENDING = 0, CONFIRM_ACK, CONFIRM_NACK, CONFIRM_RETURNED };
 
 /*
+ * Every message a broker publishes carries its login as user_id, which
+ * RabbitMQ checks against the connection's user: a consumer knows who sent
+ * a message (struct delivery's user_id).
+ *
  * Connect and log in to url (amqp://user:pass@host:port/vhost), naming the
  * connection (shown in the console), with the heartbeat and a time bound
  * on the TCP connect and login. Opens channel 1. NULL with *cause on failure.
  */
 struct broker *broker_connect(const char *url, const char *name, int heartbeat_s,
     int timeout_s, char **cause);
+/* The user url logs in as (malloc'ed), or NULL when it does not parse. */
+char *broker_url_user(const char *url);
+/*
+ * The login and vhost of url (each malloc'ed; pass NULL for what is not
+ * wanted). 0, or -1 when url does not parse.
+ */
+int broker_url_login(const char *url, char **user, char **password, char **vhost);
+/*
+ * url with its login replaced by user and password (malloc'ed; the rest
+ * of url kept as it is), or NULL when url has no "scheme://".
+ */
+char *broker_url_with_login(const char *url, const char *user, const char *password);
 /* The TCP port url names (5672 when none), or -1 when it does not parse. */
 int broker_url_port(const char *url);
 /* Close gracefully when possible, and free. NULL is fine. */
@@ -102,6 +119,8 @@ int broker_bind(struct broker *b, const char *queue, const char *exchange,
     const char *routing_key, char **cause);
 /* Messages in a queue (passive declare); -1 with *cause when it does not exist. */
 long broker_queue_count(struct broker *b, const char *queue, char **cause);
+/* 0 when the exchange exists (passive declare: needs no right), or -1 with *cause. */
+int broker_exchange_exists(struct broker *b, const char *name, char **cause);
 /*
  * Messages ready in a queue and its consumers (passive declare) into
  * *messages and *consumers (either may be NULL). 0, or -1 with *cause when

@@ -16,7 +16,11 @@
 
 struct conf {
 	char *amqp_url;
-	char *database_url[SVC__COUNT];
+	char *amqp_admin_user;			/* the administrative identity (chorusctl) */
+	char *amqp_user[SVC__COUNT];		/* each service's RabbitMQ user */
+	char *amqp_password[SVC__COUNT];	/* "": log in as amqp_url says */
+	char *database_url[SVC__COUNT];		/* the runtime role */
+	char *database_owner_url[SVC__COUNT];	/* the owner role (migrations); "": database_url */
 	char *schema_dir;
 	char currency[4];
 	int log_level;
@@ -46,6 +50,14 @@ struct conf {
 
 /* The retry policy the configuration describes. */
 void conf_retry_policy(const struct conf *cfg, struct retry_policy *p);
+
+/*
+ * The AMQP URL service svc's worker logs in with (malloc'ed): amqp_url
+ * with the service's user and password when its password is set.
+ */
+char *conf_amqp_url(const struct conf *cfg, enum service_id svc);
+/* The PostgreSQL URL migrations of svc run with: the owner role's, else database_url. */
+const char *conf_database_owner_url(const struct conf *cfg, enum service_id svc);
 
 /* Fill cfg with the built-in defaults. */
 void conf_defaults(struct conf *cfg);

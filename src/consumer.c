@@ -64,30 +64,33 @@ connect_all(struct consumer *c, char **cause)
 {
 	const struct conf *cfg = c->cfg;
 	enum service_id svc = c->ops->svc;
-	char name[64];
+	char name[64], *url;
 
 	snprintf(name, sizeof(name), "chorus-%s", service_name(svc));
 	c->db = c->tx.db = db_connect(cfg->database_url[svc], name, (int)cfg->connect_timeout_s,
 	    cfg->statement_timeout_ms, cause);
 	if (c->db == NULL)
 		return -1;
-	c->in = broker_connect(cfg->amqp_url, name, (int)cfg->heartbeat_s,
-	    (int)cfg->connect_timeout_s, cause);
-	if (c->in == NULL)
-		return -1;
-	/* declare before consuming: a fresh broker gets the whole topology */
-	if (topology_declare(c->in, svc, &c->policy, cause) != 0)
-		return -1;
+	url = conf_amqp_url(cfg, svc);
+	c->in = broker_connect(url, name, (int)cfg->heartbeat_s, (int)cfg->connect_timeout_s,
+	    cause);
+	/* the worker declares nothing (its user may not): chorusctl setup did */
+	if (c->in == NULL || topology_verify(c->in, svc, &c->policy, cause) != 0)
+		goto fail;
 	snprintf(name, sizeof(name), "chorus-%s forwarding", service_name(svc));
-	c->out = broker_connect(cfg->amqp_url, name, (int)cfg->heartbeat_s,
-	    (int)cfg->connect_timeout_s, cause);
+	c->out = broker_connect(url, name, (int)cfg->heartbeat_s, (int)cfg->connect_timeout_s,
+	    cause);
 	if (c->out == NULL || broker_confirm_mode(c->out, cause) != 0)
-		return -1;
+		goto fail;
+	free(url);
 	c->out_batch = broker_batch_new(c->out);
 	if (broker_consume(c->in, topology_queue(svc), (int)cfg->prefetch, cause) != 0)
 		return -1;
 	metrics_connected(1, -1);
 	return 0;
+fail:
+	free(url);
+	return -1;
 }
 
 /*
@@ -279,7 +282,7 @@ collect(struct consumer *c, char **cause)
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
-		batch_validate(&c->slots[i], c->ops->svc);
+		batch_validate(&c->slots[i], c->ops->svc, c->cfg);
 	return (long)n;
 }
 

@@ -503,8 +503,11 @@ connect_both(struct relay *r, const char *name, struct db **db, struct broker **
 	if (*db != NULL && db_exec(*db, "SET synchronous_commit = off") != 0)
 		*cause = xstrdup(db_last_error(*db));
 	if (*cause == NULL) {
-		*b = broker_connect(r->cfg->amqp_url, name, (int)r->cfg->heartbeat_s,
+		char *url = conf_amqp_url(r->cfg, r->svc);
+
+		*b = broker_connect(url, name, (int)r->cfg->heartbeat_s,
 		    (int)r->cfg->connect_timeout_s, cause);
+		free(url);
 		if (*b != NULL && broker_confirm_mode(*b, cause) != 0) {
 			broker_close(*b);
 			*b = NULL;

@@ -87,6 +87,7 @@ slot_with(struct slot *s, unsigned attempt, enum outcome out)
 
 	memset(s, 0, sizeof(*s));
 	s->out = out;
+	s->retried = true;	/* from the retry path: its attempt header counts */
 	if (attempt > 0) {
 		snprintf(v, sizeof(v), "%u", attempt);
 		h[0].key = "x-chorus-attempt";
@@ -121,6 +122,12 @@ test_mark_retry(void **state)
 	if (s.out != OUT_RETRY || s.attempt != 4)
 		fail_msg("open circuit: got out %d attempt %u, want retry with attempt kept at 4", s.out,
 		    s.attempt);
+	slot_with(&s, 4, OUT_OK);
+	s.retried = false;	/* a publisher's x-chorus-attempt: not ours, ignored */
+	batch_mark_retry(&s, 1, &p, "x", false);
+	if (s.out != OUT_RETRY || s.attempt != 1)
+		fail_msg("forged attempt 4 off the retry path: got out %d attempt %u, want retry 1",
+		    s.out, s.attempt);
 	slot_with(&s, 0, OUT_POISON);
 	strcpy(s.why, "bad_field: x");
 	batch_mark_retry(&s, 1, &p, "x", false);
