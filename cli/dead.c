@@ -65,6 +65,7 @@ delivery_json(const struct delivery *d)
 	json_object_object_add(o, "type", d->type ? json_object_new_string(d->type) : NULL);
 	json_object_object_add(o, "correlation_id", d->correlation_id ?
 	    json_object_new_string(d->correlation_id) : NULL);
+	json_object_object_add(o, "user_id", d->user_id ? json_object_new_string(d->user_id) : NULL);
 	json_object_object_add(o, "reason", delivery_header(d, DEADLETTER_REASON) ?
 	    json_object_new_string(delivery_header(d, DEADLETTER_REASON)) : NULL);
 	for (size_t i = 0; i < d->nheaders; i++)

@@ -64,12 +64,12 @@ wait_log order-missing 'cannot connect, retrying' 20 || true
 expect "a worker names the queue it misses and says to run chorusctl setup" \
 	"$(log_count order-missing 'queue chorus.order.retry.31s: .*404.*run chorusctl setup')" 1
 expect "... and does not declare it" \
-	"$(yes_no curl -fsS -o /dev/null -u guest:guest "${CHORUS_MGMT_URL}api/queues/%2F/chorus.order.retry.31s")" no
+	"$(yes_no curl -fs -o /dev/null -u guest:guest "${CHORUS_MGMT_URL}api/queues/%2F/chorus.order.retry.31s")" no
 stop_worker order-missing TERM || true
 unset 'WORKER_PIDS[order-missing]'
 
 # --- 3. forged events ----------------------------------------------------------
-start_worker order
+start_worker order order -o saga_deadline=3600	# the order must stay PENDING meanwhile
 fresh_dead_letters
 id=priv-$RUN
 ctl -q publish OrderCreated --data '{"order_id":"'$id'","customer_id":"c-'$RUN'","items":[{"sku":"s-'$RUN'","quantity":1}],"total_cents":100,"currency":"EUR"}'
@@ -92,7 +92,7 @@ wait_until "3 forged dead letters" 20 sh -c "[ \"\$($CTL --json dead list | pyth
 ctl --json dead show order --limit 10 >"$WORK/forged.json"
 expect "each forged event dead-lettered with reason forged, saying why" "$(python3 - "$WORK/forged.json" "$f1" "$f2" "$f3" <<'PY'
 import json, sys
-d = {m["message_id"]: m["headers"]["x-chorus-reason"] for m in json.load(open(sys.argv[1]))}
+d = {json.loads(m["body"])["id"]: m["headers"]["x-chorus-reason"] for m in json.load(open(sys.argv[1]))}
 out = []
 for i, want in zip(sys.argv[2:], ["came through exchange 'chorus.inventory'", "with source 'chorus/inventory'",
                                  "came through exchange 'chorus.inventory'"]):
@@ -137,13 +137,13 @@ wait_until "the event dead-lettered after its retries" 30 sh -c "[ \"\$($CTL --j
 ctl --json dead show payment --limit 10 >"$WORK/hdr.json"
 expect "retried through its own retry path: attempts counted from 0, not from the forged 99" "$(python3 - "$WORK/hdr.json" "$rid" <<'PY'
 import json, sys
-m = [m for m in json.load(open(sys.argv[1])) if m["message_id"] == sys.argv[2]][0]["headers"]
+m = [m for m in json.load(open(sys.argv[1])) if json.loads(m["body"])["id"] == sys.argv[2]][0]["headers"]
 print(m.get("x-chorus-attempt"), m.get("x-chorus-reason", "").split(":")[0])
 PY
 )" "3 retries_exhausted"
 expect "no forged header in the dead-letter record" "$(python3 - "$WORK/hdr.json" "$rid" <<'PY'
 import json, sys
-m = [m for m in json.load(open(sys.argv[1])) if m["message_id"] == sys.argv[2]][0]["headers"]
+m = [m for m in json.load(open(sys.argv[1])) if json.loads(m["body"])["id"] == sys.argv[2]][0]["headers"]
 print("FORGED" in json.dumps(m) or "forged" in json.dumps(m), m.get("x-original-routing-key"),
       m.get("x-original-exchange"), m.get("x-original-user-id"))
 PY
