@@ -47,7 +47,9 @@ expect "the return is logged with the event id" \
 # routable again (the alternate exchange's queue bound back): they go out
 ctl -q declare
 published() { [ "$(mine)" = "0:5" ]; }
-wait_until "the pending events published once routable" 30 published
+# each event is tried again after its backoff (2^attempts s, at most 64 s);
+# on a loaded machine the attempts above may have taken it near the top
+wait_until "the pending events published once routable" 100 published
 expect "the events are published after all" "$(mine)" "0:5"
 # it sits in chorus.unrouted, the catch-all: nothing was dropped
 found=$(python3 - "$mgmt" "$id" <<'PY'
