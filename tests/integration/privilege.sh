@@ -118,8 +118,9 @@ stop_worker order
 # The payment provider fails every call (transient): the InventoryReserved is
 # retried through chorus.payment.retry. Its publisher wrote x-chorus-attempt 99
 # (would dead-letter at once) and history headers of its own.
-start_worker payment payment -o payment.fault_error_pct=100 -o breaker_failures=1000 \
-	-o retry_ladder=200ms,200ms -o retry_max_attempts=2
+ladder=(-o retry_ladder=200ms,400ms -o retry_max_attempts=2)
+ctl -q "${ladder[@]}" declare	# the administrative identity declares its retry queues
+start_worker payment payment -o payment.fault_error_pct=100 -o breaker_failures=1000 "${ladder[@]}"
 rid=$(uuid)
 res=$(event InventoryReserved "$rid" '{"order_id":"hdr-'$RUN'","reservation_id":"r-'$RUN'","customer_id":"c-'$RUN'","items":[{"sku":"s","quantity":1}],"total_cents":100,"currency":"EUR"}')
 python3 - "$res" <<'PY' >"$WORK/publish.json"
