@@ -62,7 +62,7 @@ WORKER_PIDS[order-missing]=$!
 WORKER_SVC[order-missing]=order
 wait_log order-missing 'cannot connect, retrying' 20 || true
 expect "a worker names the queue it misses and says to run chorusctl setup" \
-	"$(log_count order-missing 'queue chorus.order.retry.31s: .*404.*run chorusctl setup')" 1
+	"$(($(log_count order-missing 'queue chorus.order.retry.31s: .*404.*run chorusctl setup') > 0))" 1
 expect "... and does not declare it" \
 	"$(yes_no curl -fs -o /dev/null -u guest:guest "${CHORUS_MGMT_URL}api/queues/%2F/chorus.order.retry.31s")" no
 stop_worker order-missing TERM || true
