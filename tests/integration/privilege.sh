@@ -103,12 +103,15 @@ PY
 )" "ok ok ok"
 expect "forged events changed nothing (order PENDING, not in the inbox)" \
 	"$(order_status "$id") $(sql order "SELECT count(*) FROM inbox WHERE event_id IN ('$f1','$f2','$f3')")" "PENDING 0"
-# the same event from its owner is applied: the check is not a blanket refusal
-ctl -q -o amqp_url="$(amqp_as chorus-payment)" publish --raw "$(paid "$ok" chorus/payment)" \
-	--exchange chorus.payment --routing-key payment.completed
-wait_until "order $id CONFIRMED by the genuine PaymentCompleted" 20 \
-	sql_is order "SELECT status FROM orders WHERE order_id = '$id'" CONFIRMED
-expect "the genuine PaymentCompleted confirmed the order" "$(order_status "$id")" CONFIRMED
+# an event from its owner is applied: the check is no blanket refusal (a
+# PaymentFailed, so that the order ends as the invariants want it)
+ctl -q -o amqp_url="$(amqp_as chorus-payment)" publish --raw "$(event PaymentFailed "$ok" \
+	'{"order_id":"'$id'","reason":"insufficient_funds"}' | sed 's|"source":"[^"]*"|"source":"chorus/payment"|')" \
+	--exchange chorus.payment --routing-key payment.failed
+wait_until "order $id CANCELLED by the genuine PaymentFailed" 20 \
+	sql_is order "SELECT status FROM orders WHERE order_id = '$id'" CANCELLED
+expect "the genuine PaymentFailed from the payment identity cancelled the order" \
+	"$(order_status "$id")" CANCELLED:insufficient_funds
 expect "dead replay keeps forged dead letters dead" \
 	"$(ctl dead replay order) $(dead_count order)" \
 	"replayed 0 message(s) from chorus.order.dead to chorus.order.events; kept 3 forged one(s) 3"
