@@ -53,6 +53,9 @@ test_check(void **unused)
 		/* OrderCreated from a user that is not the order service's */
 		{ SVC_INVENTORY, EV_ORDER_CREATED, "chorus.order", "shop", "shop/web",
 		  "forged: OrderCreated published by user 'shop', not chorus-order" },
+		/* what the publisher chose is shown safely: no quote, no control character */
+		{ SVC_ORDER, EV_PAYMENT_COMPLETED, "chorus.payment", "chorus-payment", "x\" level=error\n",
+		  "forged: PaymentCompleted with source 'x? level=error?', not chorus/payment" },
 		/* the service's own retry path: it checked the event when it first came */
 		{ SVC_PAYMENT, EV_INVENTORY_RESERVED, "chorus.payment.retry", "chorus-payment", "chorus/inventory", NULL },
 		/* another service's retry path, or someone else on this one */
