@@ -314,16 +314,18 @@ forwarder_main(void *arg)
 static int
 connect_forwarder(struct forwarder *f, const struct conf *cfg, char **cause)
 {
+	struct broker_tls tls;
 	char name[64];
 
+	conf_broker_tls(cfg, &tls);
 	snprintf(f->app_id, sizeof(f->app_id), "chorus-%s", service_name(f->svc));
 	snprintf(name, sizeof(name), "chorusctl forwarder %s", service_name(f->svc));
-	f->in = broker_connect(cfg->amqp_url, name, (int)cfg->heartbeat_s,
+	f->in = broker_connect(cfg->amqp_url, &tls, name, (int)cfg->heartbeat_s,
 	    (int)cfg->connect_timeout_s, cause);
 	if (f->in == NULL)
 		return -1;
 	snprintf(name, sizeof(name), "chorusctl forwarder %s publishing", service_name(f->svc));
-	f->out = broker_connect(cfg->amqp_url, name, (int)cfg->heartbeat_s,
+	f->out = broker_connect(cfg->amqp_url, &tls, name, (int)cfg->heartbeat_s,
 	    (int)cfg->connect_timeout_s, cause);
 	if (f->out == NULL || broker_confirm_mode(f->out, cause) != 0)
 		return -1;

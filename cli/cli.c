@@ -71,10 +71,12 @@ cli_exec(struct cli *c, enum service_id svc, const char *sql, int n, const char 
 struct broker *
 cli_broker(struct cli *c, int confirm)
 {
+	struct broker_tls tls;
 	char *cause = NULL;
 	struct broker *b;
 
-	b = broker_connect(c->cfg.amqp_url, "chorusctl", (int)c->cfg.heartbeat_s,
+	conf_broker_tls(&c->cfg, &tls);
+	b = broker_connect(c->cfg.amqp_url, &tls, "chorusctl", (int)c->cfg.heartbeat_s,
 	    (int)c->cfg.connect_timeout_s, &cause);
 	if (b != NULL && confirm && broker_confirm_mode(b, &cause) != 0) {
 		broker_close(b);

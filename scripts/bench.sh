@@ -18,9 +18,11 @@
 # took meanwhile: on a shared machine, runs with much other load are not
 # figures to quote.
 #
-# Usage: scripts/bench.sh [--quick] [--keep]
+# Usage: scripts/bench.sh [--quick] [--keep] [--tls]
 #   --quick  a tenth of each profile (a smoke run, not figures to quote)
 #   --keep   leave the stack and the workers running afterwards
+#   --tls    the workers and chorusctl over amqps:// (mutual TLS) and PostgreSQL
+#            sslmode=verify-full (the stack's TLS listeners; docs/security.md)
 # Environment (defaults in brackets):
 #   CHORUS_BENCH_BUILD_DIR [build-bench]    where the optimized build goes
 #   CHORUS_BENCH_WORKERS [that build dir]   where chorus-order etc. are taken from
@@ -32,11 +34,13 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 quick=0
 keep=0
+tls=0
 for a in "$@"; do
 	case $a in
 	--quick) quick=1 ;;
 	--keep) keep=1 ;;
-	*) echo "usage: scripts/bench.sh [--quick] [--keep]" >&2; exit 64 ;;
+	--tls) tls=1 ;;
+	*) echo "usage: scripts/bench.sh [--quick] [--keep] [--tls]" >&2; exit 64 ;;
 	esac
 done
 build=${CHORUS_BENCH_BUILD_DIR:-$top/build-bench}
@@ -66,6 +70,13 @@ ctl="$build/chorusctl"
 bash "$top/scripts/stack.sh" reset >/dev/null
 bash "$top/scripts/stack.sh" start >&2
 eval "$(bash "$top/scripts/stack.sh" env)"
+if [ "$tls" = 1 ]; then	# configuration by environment: the workers inherit it
+	export CHORUS_AMQP_URL=$CHORUS_AMQPS_URL CHORUS_AMQP_TLS_CA=$CHORUS_TLS_CA \
+		CHORUS_AMQP_TLS_CERT=$CHORUS_TLS_CLIENT_CERT CHORUS_AMQP_TLS_KEY=$CHORUS_TLS_CLIENT_KEY \
+		CHORUS_ORDER_DATABASE_URL=$CHORUS_ORDER_DATABASE_TLS_URL \
+		CHORUS_INVENTORY_DATABASE_URL=$CHORUS_INVENTORY_DATABASE_TLS_URL \
+		CHORUS_PAYMENT_DATABASE_URL=$CHORUS_PAYMENT_DATABASE_TLS_URL
+fi
 pids=()	# the workers this script started, and only those
 start_workers() {
 	local s end

@@ -2,8 +2,9 @@
 # The main job (README): on a fresh Debian 12 machine, as root, installs what
 # is missing, builds Chorus, starts a throwaway RabbitMQ (console on
 # 127.0.0.1) and PostgreSQL, creates and migrates the three databases,
-# declares the topology, loads demo fixtures, starts the three workers,
-# places a mix of orders, waits for every saga to finish and prints each
+# declares the topology, loads demo fixtures, starts the three workers (with
+# their APIs) and chorus-gateway, places a mix of orders (a few through the
+# gateway, printing the merged view of one), waits for every saga to finish and prints each
 # order's outcome, the invariants check and the console address. The stack
 # and the workers keep running for a look around; `scripts/demo.sh stop`
 # stops them.
@@ -54,7 +55,7 @@ eval "$(bash "$top/scripts/stack.sh" env)"
 export CHORUS_SCHEMA_DIR=$top/schema
 "$ctl" setup
 
-echo "== 4/6 fixtures and workers"
+echo "== 4/6 fixtures, workers and the gateway"
 "$ctl" stock set sku-apple 100
 "$ctl" stock set sku-pear 40
 "$ctl" stock set sku-fig 0                # out of stock
@@ -63,11 +64,16 @@ echo "== 4/6 fixtures and workers"
 "$ctl" account set cust-carol 0           # no money
 stop_workers
 mkdir -p "$piddir" "$stack/logs"
+port=8100
 for svc in order inventory payment; do
-	setsid "$build/chorus-$svc" >>"$stack/logs/chorus-$svc.log" 2>&1 </dev/null &
+	port=$((port + 1))	# 8101-8103: the gateway's default instances
+	setsid "$build/chorus-$svc" -o "$svc.api_listen=127.0.0.1:$port" \
+		>>"$stack/logs/chorus-$svc.log" 2>&1 </dev/null &
 	echo $! >"$piddir/$svc.pid"
 done
-for svc in order inventory payment; do
+setsid "$build/chorus-gateway" >>"$stack/logs/chorus-gateway.log" 2>&1 </dev/null &
+echo $! >"$piddir/gateway.pid"
+for svc in order inventory payment gateway; do
 	end=$((SECONDS + 30))
 	until grep -q 'msg="ready"' "$stack/logs/chorus-$svc.log" 2>/dev/null; do
 		if [ "$SECONDS" -ge "$end" ] || ! kill -0 "$(cat "$piddir/$svc.pid")" 2>/dev/null; then
@@ -77,7 +83,7 @@ for svc in order inventory payment; do
 		fi
 		sleep 0.1
 	done
-	echo "chorus-$svc is consuming (log: $stack/logs/chorus-$svc.log)"
+	echo "chorus-$svc is ready (log: $stack/logs/chorus-$svc.log)"
 done
 
 echo "== 5/6 orders"
@@ -100,11 +106,19 @@ place no-funds cust-carol 700 sku-pear:1
 "$ctl" -q publish OrderCreated --count 20 --data \
 	"{\"order_id\":\"demo-$run-load-{n}\",\"customer_id\":\"cust-alice\",\"items\":[{\"sku\":\"sku-apple\",\"quantity\":1}],\"total_cents\":250,\"currency\":\"EUR\"}"
 for n in $(seq 1 20); do ids+=("demo-$run-load-$n"); done
+gw=http://127.0.0.1:8080
+for n in 1 2 3; do	# through the gateway: POST /api/v1/orders, as a client would
+	curl -sf -o /dev/null -XPOST -H 'Content-Type: application/json' "$gw/api/v1/orders" -d \
+		"{\"order_id\":\"demo-$run-gw-$n\",\"customer_id\":\"cust-bob\",\"items\":[{\"sku\":\"sku-pear\",\"quantity\":1}],\"total_cents\":300,\"currency\":\"EUR\"}"
+	ids+=("demo-$run-gw-$n")
+done
+echo "GET $gw/api/v1/orders/demo-$run-gw-1?wait=30 (order, reservation and payment, merged):"
+curl -s "$gw/api/v1/orders/demo-$run-gw-1?wait=30" | jq .
 for id in "${ids[@]}"; do "$ctl" -q order wait "$id" --timeout 60; done
 
 echo "== 6/6 outcome"
 "$ctl" -q wait-quiet --timeout 60
-"$ctl" order list --limit 26
+"$ctl" order list --limit 29
 echo
 "$ctl" stock list
 echo
@@ -116,6 +130,8 @@ cat <<EOT
 All ${#ids[@]} sagas finished. The workers and the servers keep running:
   RabbitMQ console: ${CHORUS_MGMT_URL} (user guest, password guest): queues chorus.*.events,
                     chorus.*.dead, chorus.unrouted; exchanges chorus.order/inventory/payment
+  the gateway:      http://127.0.0.1:8080/ (the order page), $gw/api/v1/openapi.json,
+                    curl -s $gw/api/v1/orders/demo-$run-gw-2 | jq .
   look around:      eval "\$(scripts/stack.sh env)"; $ctl order show demo-$run-happy-1
   worker logs:      $stack/logs/
   stop everything:  scripts/demo.sh stop

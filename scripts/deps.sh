@@ -14,8 +14,9 @@ set -euo pipefail
 
 packages=(
 	build-essential autoconf automake libtool pkg-config
-	librabbitmq-dev libjson-c-dev libpq-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev
-	rabbitmq-server postgresql postgresql-client
+	librabbitmq-dev libssl-dev libjson-c-dev libpq-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev
+	libcurl4-openssl-dev jq wrk chromium
+	rabbitmq-server postgresql postgresql-client openssl
 	curl ca-certificates python3 systemd groff-base man-db
 )
 

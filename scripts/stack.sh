@@ -17,6 +17,16 @@
 #   status  what runs, on which ports; exit 1 if something is down
 #   env     `export` lines to eval: eval "$(scripts/stack.sh env)"; the AMQP URL
 #           ends in /%2F (vhost "/"): rabbitmq-c reads a bare trailing / as vhost ""
+#
+# TLS: each start makes (once per state directory, with openssl) a throwaway CA and,
+# signed by it, a server certificate for localhost and 127.0.0.1 and a client
+# certificate (CN chorus-tls-client), in $CHORUS_STACK_DIR/tls. RabbitMQ listens for
+# amqps:// on CHORUS_AMQPS_PORT (client certificates verified when sent; EXTERNAL
+# login offered) and PostgreSQL accepts TLS on its one port. The plaintext listeners
+# stay: the plain database URLs say sslmode=disable, since libpq would otherwise
+# choose TLS; `env` also exports CHORUS_AMQPS_URL, CHORUS_<SERVICE>_DATABASE_TLS_URL
+# (sslmode=verify-full), CHORUS_TLS_CA, CHORUS_TLS_CLIENT_CERT, CHORUS_TLS_CLIENT_KEY
+# and CHORUS_TLS_CLIENT_USER (the client certificate's CN).
 #   reset   kill both (no clean shutdown: the data goes), delete the state directory
 #
 # Environment (defaults in brackets):
@@ -24,6 +34,7 @@
 #                     postgres and rabbitmq users can reach it wherever the repo is
 #   CHORUS_AMQP_PORT [5682]   AMQP; Erlang distribution uses this + 20000 and
 #                     rabbitmqctl this + 30000..30010
+#   CHORUS_AMQPS_PORT [AMQP port + 100]  AMQP over TLS
 #   CHORUS_MGMT_PORT [15682]  management HTTP API and console
 #   CHORUS_PG_PORT   [5442]   PostgreSQL
 #   CHORUS_RABBIT_NODE [chorus-<AMQP port>@localhost]  Erlang node name
@@ -51,6 +62,7 @@ STACK_DIR=${CHORUS_STACK_DIR:-/tmp/chorus-stack}
 [[ $STACK_DIR == /* ]] || STACK_DIR=$PWD/$STACK_DIR
 STACK_DIR=${STACK_DIR%/}
 AMQP_PORT=${CHORUS_AMQP_PORT:-5682}
+AMQPS_PORT=${CHORUS_AMQPS_PORT:-} # set_ports: AMQP_PORT + 100 by default
 MGMT_PORT=${CHORUS_MGMT_PORT:-15682}
 PG_PORT=${CHORUS_PG_PORT:-5442}
 # The default node name follows the AMQP port: two stacks never share one.
@@ -69,6 +81,8 @@ PG_DATA=$PG_DIR/data
 PG_LOG=$PG_DIR/postgresql.log
 MARKER_FILE=$STACK_DIR/.chorus-stack
 PORTS_FILE=$STACK_DIR/ports
+TLS_DIR=$STACK_DIR/tls
+TLS_CLIENT_CN=chorus-tls-client
 LOCK_FILE=$STACK_DIR/.stack.lock
 
 if ((EUID == 0)); then
@@ -150,8 +164,8 @@ wait_procs_gone() {
 
 # Record the ports (and node) this stack runs with; later commands use them.
 record_ports() {
-	printf 'AMQP_PORT=%s\nMGMT_PORT=%s\nPG_PORT=%s\nRABBIT_NODE=%s\n' \
-		"$AMQP_PORT" "$MGMT_PORT" "$PG_PORT" "$RABBIT_NODE" >"$PORTS_FILE"
+	printf 'AMQP_PORT=%s\nAMQPS_PORT=%s\nMGMT_PORT=%s\nPG_PORT=%s\nRABBIT_NODE=%s\n' \
+		"$AMQP_PORT" "$AMQPS_PORT" "$MGMT_PORT" "$PG_PORT" "$RABBIT_NODE" >"$PORTS_FILE"
 }
 
 # Use the recorded ports instead of the environment's; warn where a CHORUS_*
@@ -161,7 +175,7 @@ load_recorded_ports() {
 	[[ -r $PORTS_FILE ]] || return 0
 	while IFS='=' read -r k v; do
 		case $k in
-		AMQP_PORT | MGMT_PORT | PG_PORT) valid_port "$v" || continue ;;
+		AMQP_PORT | AMQPS_PORT | MGMT_PORT | PG_PORT) valid_port "$v" || continue ;;
 		RABBIT_NODE) [[ $v =~ ^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+$ ]] || continue ;;
 		*) continue ;;
 		esac
@@ -176,7 +190,8 @@ load_recorded_ports() {
 # Validate the ports and derive everything that depends on them.
 set_ports() {
 	local p
-	for p in AMQP_PORT MGMT_PORT PG_PORT; do
+	AMQPS_PORT=${AMQPS_PORT:-$((AMQP_PORT + 100))}
+	for p in AMQP_PORT AMQPS_PORT MGMT_PORT PG_PORT; do
 		valid_port "${!p}" || die "$p=${!p} is not a port number (set CHORUS_$p)"
 	done
 	((AMQP_PORT + 30010 <= 65535)) || die "CHORUS_AMQP_PORT=$AMQP_PORT is too high: ports up to +30010 are used"
@@ -218,6 +233,7 @@ check_tools() {
 		[[ -x $f ]] || missing+=("$f")
 	done
 	command -v curl >/dev/null || missing+=(curl)
+	command -v openssl >/dev/null || missing+=(openssl)
 	((${#missing[@]} == 0)) || die "missing ${missing[*]}; run scripts/deps.sh (as root)"
 	if ((EUID == 0)); then
 		id -u rabbitmq >/dev/null 2>&1 || die "no rabbitmq user; run scripts/deps.sh"
@@ -276,16 +292,65 @@ print_env() {
 	# chorusctl logs in as the administrative identity, each worker as its service
 	printf 'export CHORUS_AMQP_URL=%s\n' "$(shquote "amqp://chorus-admin:chorus-admin@127.0.0.1:$AMQP_PORT/%2F")"
 	printf 'export CHORUS_MGMT_URL=%s\n' "$(shquote "http://127.0.0.1:$MGMT_PORT/")"
+	# libpq's default (sslmode=prefer) would take TLS now that the server offers it
 	for db in "${DATABASES[@]}"; do
 		var=CHORUS_${db#chorus_}_AMQP_PASSWORD
 		printf 'export %s=%s\n' "${var^^}" "$(shquote "${db/_/-}")"
 		# the workers' runtime role; the owner role runs the migrations
 		var=CHORUS_${db#chorus_}_DATABASE_URL
-		printf 'export %s=%s\n' "${var^^}" "$(shquote "postgresql://${db}_app:${db}_app@127.0.0.1:$PG_PORT/$db")"
+		printf 'export %s=%s\n' "${var^^}" "$(shquote "postgresql://${db}_app:${db}_app@127.0.0.1:$PG_PORT/$db?sslmode=disable")"
 		var=CHORUS_${db#chorus_}_DATABASE_OWNER_URL
-		printf 'export %s=%s\n' "${var^^}" "$(shquote "postgresql://$db:$db@127.0.0.1:$PG_PORT/$db")"
+		printf 'export %s=%s\n' "${var^^}" "$(shquote "postgresql://$db:$db@127.0.0.1:$PG_PORT/$db?sslmode=disable")"
 	done
+	# TLS (not configuration keys: a worker reads none of these by itself)
+	printf 'export CHORUS_AMQPS_URL=%s\n' "$(shquote "amqps://chorus-admin:chorus-admin@127.0.0.1:$AMQPS_PORT/%2F")"
+	for db in "${DATABASES[@]}"; do
+		var=CHORUS_${db#chorus_}_DATABASE_TLS_URL
+		printf 'export %s=%s\n' "${var^^}" \
+			"$(shquote "postgresql://$db:$db@127.0.0.1:$PG_PORT/$db?sslmode=verify-full&sslrootcert=$TLS_DIR/ca.crt")"
+	done
+	printf 'export CHORUS_TLS_CA=%s\n' "$(shquote "$TLS_DIR/ca.crt")"
+	printf 'export CHORUS_TLS_CLIENT_CERT=%s\n' "$(shquote "$TLS_DIR/client.crt")"
+	printf 'export CHORUS_TLS_CLIENT_KEY=%s\n' "$(shquote "$TLS_DIR/client.key")"
+	printf 'export CHORUS_TLS_CLIENT_USER=%s\n' "$(shquote "$TLS_CLIENT_CN")"
 	printf 'export CHORUS_PG_ADMIN=%s\n' "$(shquote "postgresql:///postgres?host=$PG_DIR&port=$PG_PORT&user=postgres")"
+}
+
+# --- TLS -------------------------------------------------------------------------
+
+# Issue a certificate signed by the stack's CA: issue_cert NAME CN EXTENSIONS.
+issue_cert() {
+	local name=$1 cn=$2 ext=$3
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$TLS_DIR/$name.key" -subj "/CN=$cn" -out "$TLS_DIR/$name.csr" 2>/dev/null &&
+		openssl x509 -req -in "$TLS_DIR/$name.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" \
+			-set_serial "0x$(openssl rand -hex 8)" -days 30 -out "$TLS_DIR/$name.crt" \
+			-extfile <(printf '%s\n' "basicConstraints = critical, CA:FALSE" "$ext") 2>/dev/null &&
+		rm -f "$TLS_DIR/$name.csr"
+}
+
+# The throwaway CA, server and client certificates (once per state directory), and
+# each server's copy of the server key, owned by the user it runs as (mode 0600).
+make_certs() {
+	if [[ ! -s $TLS_DIR/client.crt ]]; then
+		say "making a throwaway CA and TLS certificates in $TLS_DIR"
+		rm -rf "$TLS_DIR"
+		install -d -m 0755 "$TLS_DIR"
+		(
+			umask 077
+			openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+				-keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" -days 30 \
+				-subj "/CN=Chorus stack CA $(date -u +%Y%m%dT%H%M%S)" \
+				-addext "basicConstraints = critical, CA:TRUE" \
+				-addext "keyUsage = critical, keyCertSign, cRLSign" 2>/dev/null &&
+				issue_cert server localhost "subjectAltName = DNS:localhost, IP:127.0.0.1
+extendedKeyUsage = serverAuth" &&
+				issue_cert client "$TLS_CLIENT_CN" "extendedKeyUsage = clientAuth"
+		) || die "openssl could not make the TLS certificates in $TLS_DIR"
+		chmod 0644 "$TLS_DIR/ca.crt" "$TLS_DIR/server.crt" "$TLS_DIR/client.crt"
+	fi
+	install -o "$RMQ_USER" -m 0600 "$TLS_DIR/server.key" "$RMQ_DIR/server.key"
+	install -o "$PG_USER" -m 0600 "$TLS_DIR/server.key" "$PG_DIR/server.key"
 }
 
 # --- RabbitMQ --------------------------------------------------------------------
@@ -333,6 +398,18 @@ write_rabbit_config() {
 	cat >"$RMQ_DIR/rabbitmq.conf" <<-EOF
 		# Written by scripts/stack.sh at each start; edits are lost.
 		listeners.tcp.1 = 127.0.0.1:$AMQP_PORT
+		listeners.ssl.1 = 127.0.0.1:$AMQPS_PORT
+		ssl_options.cacertfile = $TLS_DIR/ca.crt
+		ssl_options.certfile = $TLS_DIR/server.crt
+		ssl_options.keyfile = $RMQ_DIR/server.key
+		ssl_options.verify = verify_peer
+		ssl_options.fail_if_no_peer_cert = false
+		ssl_options.versions.1 = tlsv1.3
+		ssl_options.versions.2 = tlsv1.2
+		auth_mechanisms.1 = PLAIN
+		auth_mechanisms.2 = AMQPLAIN
+		auth_mechanisms.3 = EXTERNAL
+		ssl_cert_login_from = common_name
 		loopback_users.guest = true
 		management.tcp.ip = 127.0.0.1
 		management.tcp.port = $MGMT_PORT
@@ -340,7 +417,7 @@ write_rabbit_config() {
 		log.console = false
 		log.file.level = info
 	EOF
-	echo '[rabbitmq_management].' >"$RMQ_DIR/enabled_plugins"
+	echo '[rabbitmq_management,rabbitmq_auth_mechanism_ssl].' >"$RMQ_DIR/enabled_plugins"
 	echo '# Empty on purpose: keeps /etc/rabbitmq/rabbitmq-env.conf out.' >"$RMQ_DIR/rabbitmq-env.conf"
 }
 
@@ -373,7 +450,7 @@ wait_rabbit() {
 	local deadline
 	[[ -n $RABBIT_WAIT_FROM ]] || return 0
 	deadline=$((RABBIT_WAIT_FROM + TIMEOUT))
-	until amqp_ready && mgmt_ready; do
+	until amqp_ready && mgmt_ready && port_open "$AMQPS_PORT"; do
 		if ((SECONDS >= deadline)); then
 			show_log_tail "$RMQ_STARTUP_LOG"
 			show_log_tail "$RMQ_LOG"
@@ -387,7 +464,7 @@ wait_rabbit() {
 		fi
 		sleep 0.5
 	done
-	say "RabbitMQ ready: AMQP 127.0.0.1:$AMQP_PORT, management http://127.0.0.1:$MGMT_PORT/"
+	say "RabbitMQ ready: AMQP 127.0.0.1:$AMQP_PORT, AMQPS 127.0.0.1:$AMQPS_PORT, management http://127.0.0.1:$MGMT_PORT/"
 }
 
 # The RabbitMQ users of docs/security.md, password = name: chorus-admin may do
@@ -513,6 +590,12 @@ write_pg_config() {
 		password_encryption = scram-sha-256
 		logging_collector = off
 		log_line_prefix = '%m [%p] %q%u@%d '
+		# TLS on the same port (libpq asks for it); client certificates verified when sent
+		ssl = on
+		ssl_cert_file = '$TLS_DIR/server.crt'
+		ssl_key_file = '$PG_DIR/server.key'
+		ssl_ca_file = '$TLS_DIR/ca.crt'
+		ssl_min_protocol_version = 'TLSv1.2'
 	EOF
 	chown "$PG_USER" "$PG_DATA/chorus.conf"
 }
@@ -606,8 +689,8 @@ stop_pg() {
 preflight() {
 	local p short
 	if ! rabbit_pid >/dev/null; then
-		for p in "$AMQP_PORT" "$MGMT_PORT" "$DIST_PORT"; do
-			port_open "$p" && die "port $p on 127.0.0.1 is already in use by another program; choose other ports (CHORUS_AMQP_PORT=$AMQP_PORT, CHORUS_MGMT_PORT=$MGMT_PORT; the Erlang distribution uses AMQP+20000)"
+		for p in "$AMQP_PORT" "$AMQPS_PORT" "$MGMT_PORT" "$DIST_PORT"; do
+			port_open "$p" && die "port $p on 127.0.0.1 is already in use by another program; choose other ports (CHORUS_AMQP_PORT=$AMQP_PORT, CHORUS_AMQPS_PORT=$AMQPS_PORT, CHORUS_MGMT_PORT=$MGMT_PORT; the Erlang distribution uses AMQP+20000)"
 		done
 		short=${RABBIT_NODE%@*}
 		if [[ $'\n'$(epmd -names 2>/dev/null || true) == *$'\n'"name $short at port"* ]]; then
@@ -632,6 +715,7 @@ cmd_start() {
 	take_lock
 	preflight
 	record_ports
+	make_certs
 	launch_rabbit
 	start_pg
 	wait_rabbit
@@ -663,12 +747,13 @@ cmd_status() {
 	load_recorded_ports
 	set_ports
 	if pid=$(rabbit_pid); then
-		local amqp=down mgmt=down ctl=no
+		local amqp=down amqps=down mgmt=down ctl=no
 		amqp_ready && amqp=up
+		port_open "$AMQPS_PORT" && amqps=up
 		mgmt_ready && mgmt=up
 		rabbitmqctl_ours 30 -q status >/dev/null 2>&1 && ctl=ok
-		echo "RabbitMQ    running: node $RABBIT_NODE pid $pid; AMQP 127.0.0.1:$AMQP_PORT $amqp; management http://127.0.0.1:$MGMT_PORT/ $mgmt; dist port $DIST_PORT; rabbitmqctl $ctl"
-		[[ $amqp == up && $mgmt == up && $ctl == ok ]] || down=1
+		echo "RabbitMQ    running: node $RABBIT_NODE pid $pid; AMQP 127.0.0.1:$AMQP_PORT $amqp; AMQPS 127.0.0.1:$AMQPS_PORT $amqps; management http://127.0.0.1:$MGMT_PORT/ $mgmt; dist port $DIST_PORT; rabbitmqctl $ctl"
+		[[ $amqp == up && $amqps == up && $mgmt == up && $ctl == ok ]] || down=1
 	else
 		echo "RabbitMQ    down (log $RMQ_LOG)"
 		down=1

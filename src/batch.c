@@ -97,9 +97,9 @@ inbox_loaded(struct handler_ctx *h)
 	return 0;
 }
 
-/* A fresh context over t for one transaction. */
-static void
-begin(struct batch_tx *t, struct handler_ctx *h)
+/* A fresh context over t for one transaction, BEGIN queued. */
+void
+batch_begin(struct batch_tx *t, struct handler_ctx *h)
 {
 	memset(&t->fail, 0, sizeof(t->fail));
 	memset(&t->mb, 0, sizeof(t->mb));
@@ -117,9 +117,8 @@ begin(struct batch_tx *t, struct handler_ctx *h)
 	db_batch_add(t->q, NULL, "BEGIN", 0, NULL);
 }
 
-/* Round 2: what the handler queued, the outbox rows and COMMIT. 0, or -1. */
-static int
-commit(struct batch_tx *t, size_t *emitted)
+int
+batch_commit(struct batch_tx *t, size_t *emitted)
 {
 	outbox_queue(&t->out, t->q);
 	db_batch_add(t->q, NULL, "COMMIT", 0, NULL);
@@ -130,9 +129,8 @@ commit(struct batch_tx *t, size_t *emitted)
 	return 0;
 }
 
-/* The transaction failed: roll back and say what kind of failure it was. */
-static enum batch_result
-failed(struct batch_tx *t, const struct handler_ctx *h)
+enum batch_result
+batch_failed(struct batch_tx *t, const struct handler_ctx *h)
 {
 	if (!db_ok(t->db))
 		return BATCH_BROKEN;
@@ -166,13 +164,13 @@ batch_apply(struct batch_tx *t, struct slot *s, size_t n, size_t *emitted)
 	if (nvalid == 0)
 		return BATCH_DONE;	/* all poison: no transaction */
 	t->nvalid = nvalid;
-	begin(t, &h);
+	batch_begin(t, &h);
 	h.loaded = inbox_loaded;
 	h.fresh = t->fresh;
 	inbox_queue_claim(t->q, t->valid, nvalid);
 	if (t->ops->apply(&h, t->valid, nvalid) != 0 ||
-	    (!h.load_done && handler_load(&h) != 0) || commit(t, emitted) != 0)
-		return failed(t, &h);
+	    (!h.load_done && handler_load(&h) != 0) || batch_commit(t, emitted) != 0)
+		return batch_failed(t, &h);
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].out == OUT_POISON)
 			continue;
@@ -193,10 +191,10 @@ batch_run_timer(struct batch_tx *t, const struct handler_timer *tm, size_t *emit
 	int r;
 
 	*emitted = 0;
-	begin(t, &h);
+	batch_begin(t, &h);
 	r = tm->run(&h);
-	if (r < 0 || commit(t, emitted) != 0) {
-		enum batch_result br = failed(t, &h);
+	if (r < 0 || batch_commit(t, emitted) != 0) {
+		enum batch_result br = batch_failed(t, &h);
 
 		log_warn("msg=\"timer failed\" timer=%s result=%d error=\"%s\"", tm->name, (int)br,
 		    t->fail.why[0] ? t->fail.why : db_last_error(t->db));

@@ -109,6 +109,17 @@ void batch_validate(struct slot *s, enum service_id svc, const struct conf *cfg)
  */
 enum batch_result batch_apply(struct batch_tx *t, struct slot *s, size_t n, size_t *emitted);
 
+/*
+ * The steps batch_apply and batch_run_timer take, for another producer of
+ * a service's transactions (its API): batch_begin gives a fresh context
+ * over t with BEGIN queued; then the handler's rounds; batch_commit queues
+ * the outbox rows and COMMIT and runs them (0, or -1 with the failure on
+ * t->db); batch_failed rolls back after a failure and classifies it.
+ */
+void batch_begin(struct batch_tx *t, struct handler_ctx *h);
+int batch_commit(struct batch_tx *t, size_t *emitted);
+enum batch_result batch_failed(struct batch_tx *t, const struct handler_ctx *h);
+
 /* Run one timer in a transaction of its own: 0 done, 1 more to do, -1 failure. */
 int batch_run_timer(struct batch_tx *t, const struct handler_timer *tm, size_t *emitted);
 

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,14 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+
 #include <amqp.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "clock.h"
 #include "broker.h"
@@ -29,6 +36,7 @@ struct broker {
 	uint64_t next_tag;	/* number the next publish gets in confirm mode */
 	char *user;		/* the login: every publish carries it as user_id */
 	struct broker_batch *batch;	/* the batch confirms and returns settle, or NULL */
+	char tls_why[256];	/* why the broker's certificate was refused, or "" */
 };
 
 /*
@@ -93,9 +101,184 @@ rpc_ok(struct broker *b, const char *what, char **cause)
 	return -1;
 }
 
-struct broker *
-broker_connect(const char *url, const char *name, int heartbeat_s, int timeout_s, char **cause)
+/*
+ * A key file that is encrypted would make OpenSSL ask for its passphrase
+ * on the terminal: a daemon must fail instead (keys are protected by file
+ * permissions or systemd credentials, never by a passphrase in argv).
+ */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
 {
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+/* The first certificate error of a handshake, kept for the error message. */
+static int
+tls_verify(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct broker *b = ssl != NULL ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+	X509 *cert = X509_STORE_CTX_get_current_cert(x);
+	char subject[128] = "?";
+
+	if (ok || b == NULL || b->tls_why[0] != '\0')
+		return ok;
+	if (cert != NULL)
+		X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+	snprintf(b->tls_why, sizeof(b->tls_why), "certificate verify failed: %s (certificate %s)",
+	    X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)), subject);
+	return ok;
+}
+
+/*
+ * OpenSSL's errors as text, "; " between them ("" when none), and the
+ * queue emptied. The generic "PEM lib" and repeats are left out: what
+ * remains says why (e.g. "unable to get passphrase" for an encrypted key).
+ */
+static const char *
+tls_error(char *buf, size_t size)
+{
+	unsigned long e;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	while ((e = ERR_get_error()) != 0) {
+		const char *reason = ERR_reason_error_string(e);
+		char code[32];
+
+		if (reason == NULL) {
+			snprintf(code, sizeof(code), "error %lx", e);
+			reason = code;
+		} else if (strcmp(reason, "PEM lib") == 0 || strstr(buf, reason) != NULL) {
+			continue;
+		}
+		if (n < size)
+			n += (size_t)snprintf(buf + n, size - n, "%s%s", n > 0 ? "; " : "", reason);
+	}
+	return buf;
+}
+
+/* 0 when the file key names can be read, else -1 with *cause saying why. */
+static int
+tls_file(const char *key, const char *path, char **cause)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		*cause = xasprintf("TLS: %s %s: %s", key, path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+/*
+ * The TLS socket of an amqps:// connection to host: TLS 1.2 or later, the
+ * broker's certificate verified against tls->ca (or the default store)
+ * and its name checked during the handshake, the client certificate
+ * loaded when there is one. NULL with *cause.
+ */
+static amqp_socket_t *
+tls_socket(struct broker *b, const char *host, const struct broker_tls *tls, char **cause)
+{
+	amqp_socket_t *sock = amqp_ssl_socket_new(b->conn);
+	unsigned char addr[16];
+	X509_VERIFY_PARAM *vp;
+	char err[256];
+	SSL_CTX *ctx;
+	int ok;
+
+	if (sock == NULL) {
+		*cause = xasprintf("cannot create a TLS socket: %s", tls_error(err, sizeof(err)));
+		return NULL;
+	}
+	ctx = amqp_ssl_socket_get_context(sock);
+	SSL_CTX_set_app_data(ctx, b);
+	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+	if (amqp_ssl_socket_set_ssl_versions(sock, AMQP_TLSv1_2, AMQP_TLSvLATEST) != AMQP_STATUS_OK) {
+		*cause = xasprintf("TLS: cannot require TLS 1.2 or later");
+		return NULL;
+	}
+	if ((tls->ca != NULL && tls_file("amqp_tls_ca", tls->ca, cause) != 0) ||
+	    (tls->cert != NULL && tls_file("amqp_tls_cert", tls->cert, cause) != 0) ||
+	    (tls->key != NULL && tls_file("amqp_tls_key", tls->key, cause) != 0))
+		return NULL;
+	ERR_clear_error();
+	if (tls->ca != NULL)
+		ok = amqp_ssl_socket_set_cacert(sock, tls->ca) == AMQP_STATUS_OK;
+	else
+		ok = SSL_CTX_set_default_verify_paths(ctx) == 1;
+	if (!ok) {
+		*cause = xasprintf("TLS: cannot load the CA certificates %s (amqp_tls_ca): %s",
+		    tls->ca != NULL ? tls->ca : "of the default store", tls_error(err, sizeof(err)));
+		return NULL;
+	}
+	if (tls->cert != NULL &&
+	    amqp_ssl_socket_set_key(sock, tls->cert, tls->key) != AMQP_STATUS_OK) {
+		*cause = xasprintf("TLS: cannot load the client certificate %s (amqp_tls_cert) "
+		    "with its key %s (amqp_tls_key): %s", tls->cert, tls->key,
+		    tls_error(err, sizeof(err)));
+		return NULL;
+	}
+	/*
+	 * OpenSSL checks the name in the handshake (RFC 6125: SAN DNS names and
+	 * IP addresses); rabbitmq-c's own check knows DNS names only, so it is
+	 * replaced, not added to. SSL_VERIFY_PEER: a failure ends the handshake
+	 * before anything is sent.
+	 */
+	vp = SSL_CTX_get0_param(ctx);
+	if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1)
+		ok = X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1;
+	else
+		ok = X509_VERIFY_PARAM_set1_host(vp, host, 0) == 1;
+	if (!ok) {
+		*cause = xasprintf("TLS: cannot verify against host name '%s': %s", host,
+		    tls_error(err, sizeof(err)));
+		return NULL;
+	}
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify);
+	amqp_ssl_socket_set_verify_peer(sock, 1);
+	amqp_ssl_socket_set_verify_hostname(sock, 0);
+	return sock;
+}
+
+/* Why a TLS connection failed: the certificate check, else OpenSSL's error. */
+static char *
+tls_cause(struct broker *b, const char *what, const char *host, int port, int st)
+{
+	char err[256];
+
+	if (b->tls_why[0] != '\0')
+		return xasprintf("%s RabbitMQ at %s:%d: %s", what, host, port, b->tls_why);
+	tls_error(err, sizeof(err));
+	return xasprintf("%s RabbitMQ at %s:%d: %s%s%s (amqps:// never falls back to plaintext: "
+	    "is this a TLS port?)", what, host, port, amqp_error_string2(st),
+	    err[0] != '\0' ? ": " : "", err);
+}
+
+int
+broker_url_tls(const char *url)
+{
+	struct amqp_connection_info ci;
+	char *copy = xstrdup(url);
+	int r = -1;
+
+	if (amqp_parse_url(copy, &ci) == AMQP_STATUS_OK)
+		r = ci.ssl != 0;
+	free(copy);
+	return r;
+}
+
+struct broker *
+broker_connect(const char *url, const struct broker_tls *tls, const char *name,
+    int heartbeat_s, int timeout_s, char **cause)
+{
+	static const struct broker_tls tls_defaults;
 	struct amqp_connection_info ci;
 	amqp_socket_t *sock;
 	struct timeval tv = { timeout_s, 0 };
@@ -108,24 +291,31 @@ broker_connect(const char *url, const char *name, int heartbeat_s, int timeout_s
 
 	amqp_default_connection_info(&ci);
 	if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
-		*cause = xasprintf("bad AMQP URL (expected amqp://user:password@host:port/vhost)");
+		*cause = xasprintf("bad AMQP URL (expected amqp[s]://user:password@host:port/vhost)");
 		free(copy);
 		return NULL;
 	}
 	/* rabbitmq-c reads "amqp://host/" as vhost "": the default vhost is meant */
 	if (ci.vhost == NULL || ci.vhost[0] == '\0')
 		ci.vhost = "/";
+	if (tls == NULL)
+		tls = &tls_defaults;
 	b = xcalloc(1, sizeof(*b));
 	b->conn = amqp_new_connection();
-	sock = amqp_tcp_socket_new(b->conn);
-	if (sock == NULL) {
+	if (ci.ssl)
+		sock = tls_socket(b, ci.host, tls, cause);
+	else if ((sock = amqp_tcp_socket_new(b->conn)) == NULL)
 		*cause = xasprintf("cannot create a socket");
+	if (sock == NULL)
 		goto fail;
-	}
 	st = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
 	if (st != AMQP_STATUS_OK) {
-		*cause = xasprintf("cannot connect to RabbitMQ at %s:%d: %s", ci.host, ci.port,
-		    amqp_error_string2(st));
+		if (ci.ssl && st != AMQP_STATUS_SOCKET_ERROR && st != AMQP_STATUS_TIMEOUT &&
+		    st != AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED)
+			*cause = tls_cause(b, "TLS handshake with", ci.host, ci.port, st);
+		else
+			*cause = xasprintf("cannot connect to RabbitMQ at %s:%d: %s", ci.host,
+			    ci.port, amqp_error_string2(st));
 		goto fail;
 	}
 	/* bound the login and later RPCs too: a broker that stops answering is an error */
@@ -138,11 +328,28 @@ broker_connect(const char *url, const char *name, int heartbeat_s, int timeout_s
 	props[1].value.value.bytes = amqp_cstring_bytes("chorus");
 	client_props.num_entries = 2;
 	client_props.entries = props;
-	r = amqp_login_with_properties(b->conn, ci.vhost, 0, 131072, heartbeat_s, &client_props,
-	    AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+	/* EXTERNAL: the broker takes the user from the client certificate, not from this */
+	if (ci.ssl && tls->external)
+		r = amqp_login_with_properties(b->conn, ci.vhost, 0, 131072, heartbeat_s,
+		    &client_props, AMQP_SASL_METHOD_EXTERNAL, ci.user);
+	else
+		r = amqp_login_with_properties(b->conn, ci.vhost, 0, 131072, heartbeat_s,
+		    &client_props, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		char *c = reply_cause("login", r);
-		*cause = xasprintf("RabbitMQ at %s:%d: %s", ci.host, ci.port, c);
+		char *c = reply_cause("login", r), err[256];
+
+		/*
+		 * TLS 1.3: a client certificate the broker refuses shows only now,
+		 * as an alert (OpenSSL's error) or, when the broker closed first,
+		 * as a failed read or write with no detail.
+		 */
+		if (ci.ssl && tls_error(err, sizeof(err))[0] != '\0')
+			*cause = xasprintf("RabbitMQ at %s:%d: %s: %s", ci.host, ci.port, c, err);
+		else if (ci.ssl && tls->cert != NULL && r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+			*cause = xasprintf("RabbitMQ at %s:%d: %s (the broker ended the TLS connection: "
+			    "did it refuse the client certificate %s?)", ci.host, ci.port, c, tls->cert);
+		else
+			*cause = xasprintf("RabbitMQ at %s:%d: %s", ci.host, ci.port, c);
 		free(c);
 		goto fail;
 	}

@@ -1,5 +1,6 @@
 /*
- * broker: one RabbitMQ connection with one channel, over rabbitmq-c.
+ * broker: one RabbitMQ connection with one channel, over rabbitmq-c: TCP
+ * for amqp://, TLS (OpenSSL, verified, never downgraded) for amqps://.
  *
  * rabbitmq-c has no thread of its own: heartbeats are answered only inside
  * its calls, so every loop using a broker calls broker_next(),
@@ -84,16 +85,35 @@ struct broker_queue_args {
 enum confirm { CONFIRM_PENDING = 0, CONFIRM_ACK, CONFIRM_NACK, CONFIRM_RETURNED };
 
 /*
+ * TLS settings of an amqps:// connection; NULL fields take the defaults.
+ * The strings are borrowed for the duration of broker_connect.
+ */
+struct broker_tls {
+	const char *ca;		/* PEM file of the CAs to trust; NULL: OpenSSL's default store */
+	const char *cert;	/* client certificate (PEM, chain) for mutual TLS; NULL: none */
+	const char *key;	/* its private key (PEM, not encrypted); with cert */
+	int external;		/* log in with SASL EXTERNAL (the certificate's identity) */
+};
+
+/*
  * Every message a broker publishes carries its login as user_id, which
  * RabbitMQ checks against the connection's user: a consumer knows who sent
  * a message (struct delivery's user_id).
  *
- * Connect and log in to url (amqp://user:pass@host:port/vhost), naming the
- * connection (shown in the console), with the heartbeat and a time bound
- * on the TCP connect and login. Opens channel 1. NULL with *cause on failure.
+ * Connect and log in to url (amqp://user:pass@host:port/vhost, or amqps://
+ * for TLS), naming the connection (shown in the console), with the
+ * heartbeat and a time bound on the connect, handshake and login. Opens
+ * channel 1. NULL with *cause on failure.
+ *
+ * amqps:// always means TLS (1.2 or later) with the broker's certificate
+ * verified against tls->ca and its name or address (SAN) against url's
+ * host; nothing turns that off, and no failure falls back to plaintext.
+ * tls may be NULL (the defaults) and is only read for amqps://.
  */
-struct broker *broker_connect(const char *url, const char *name, int heartbeat_s,
-    int timeout_s, char **cause);
+struct broker *broker_connect(const char *url, const struct broker_tls *tls, const char *name,
+    int heartbeat_s, int timeout_s, char **cause);
+/* 1 when url asks for TLS (amqps://), 0 for amqp://, -1 when it does not parse. */
+int broker_url_tls(const char *url);
 /* The user url logs in as (malloc'ed), or NULL when it does not parse. */
 char *broker_url_user(const char *url);
 /*

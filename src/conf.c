@@ -43,7 +43,15 @@ struct conf_key {
 
 static const struct conf_key conf_keys[] = {
 	{ "amqp_url", K_STRING, OFF(amqp_url), 0, 0,
-	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost); its login is chorusctl's, the administrative identity" },
+	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost; amqps:// for TLS); its login is chorusctl's, the administrative identity" },
+	{ "amqp_tls_ca", K_STRING, OFF(amqp_tls_ca), 0, 0,
+	  "system", "PEM file of the CAs that amqps:// trusts for the broker's certificate, or system (OpenSSL's default store)" },
+	{ "amqp_tls_cert", K_STRING, OFF(amqp_tls_cert), 0, 0,
+	  "none", "client certificate (PEM file, with its chain) that amqps:// presents (mutual TLS), or none" },
+	{ "amqp_tls_key", K_STRING, OFF(amqp_tls_key), 0, 0,
+	  "none", "private key (PEM file, not encrypted) of amqp_tls_cert, or none" },
+	{ "amqp_auth", K_STRING, OFF(amqp_auth), 0, 0,
+	  "plain", "plain (user and password of amqp_url) or external (the identity of amqp_tls_cert)" },
 	{ "amqp_admin_user", K_STRING, OFF(amqp_admin_user), 0, 0,
 	  "chorus-admin", "RabbitMQ user of chorusctl (declares the topology, replays dead letters): workers accept its events from any exchange" },
 	{ "order.amqp_user", K_STRING, OFF(amqp_user[SVC_ORDER]), 0, 0,
@@ -124,6 +132,74 @@ static const struct conf_key conf_keys[] = {
 	  "127.0.0.1:9102", "address:port of the inventory worker's health and metrics endpoint, or off" },
 	{ "payment.health_listen", K_STRING, OFF(health_listen[SVC_PAYMENT]), 0, 0,
 	  "127.0.0.1:9103", "address:port of the payment worker's health and metrics endpoint, or off" },
+	{ "order.api_listen", K_STRING, OFF(api_listen[SVC_ORDER]), 0, 0,
+	  "off", "address:port of the order service's REST API (e.g. 127.0.0.1:8101), or off" },
+	{ "inventory.api_listen", K_STRING, OFF(api_listen[SVC_INVENTORY]), 0, 0,
+	  "off", "address:port of the inventory service's REST API (e.g. 127.0.0.1:8102), or off" },
+	{ "payment.api_listen", K_STRING, OFF(api_listen[SVC_PAYMENT]), 0, 0,
+	  "off", "address:port of the payment service's REST API (e.g. 127.0.0.1:8103), or off" },
+	{ "api_threads", K_LONG, OFF(api_threads), 1, 64,
+	  "2", "threads serving a service API's connections (epoll each)" },
+	{ "api_db_connections", K_LONG, OFF(api_db_connections), 1, 64,
+	  "2", "database connections of a service API, apart from the consumer's (one thread each)" },
+	{ "api_max_in_flight", K_LONG, OFF(api_max_in_flight), 1, 100000,
+	  "1024", "API requests queued or running at once; more are answered 503 with Retry-After" },
+	{ "api_max_body", K_LONG, OFF(api_max_body), 256, 65536,
+	  "65536", "largest API request body in bytes; more is answered 413" },
+	{ "api_connections", K_LONG, OFF(api_connections), 1, 100000,
+	  "1024", "open connections a service API accepts in all" },
+	{ "api_connections_per_client", K_LONG, OFF(api_connections_per_client), 1, 100000,
+	  "256", "open connections a service API accepts from one client address" },
+	{ "api_timeout", K_LONG, OFF(api_timeout_s), 1, 3600,
+	  "10", "seconds an API connection may stay silent (also while its headers arrive) before it is closed" },
+	{ "gateway.listen", K_STRING, OFF(gw.listen), 0, 0,
+	  "127.0.0.1:8080", "address:port chorus-gateway serves its API and page on" },
+	{ "gateway.health_listen", K_STRING, OFF(gw.health_listen), 0, 0,
+	  "127.0.0.1:9104", "address:port of chorus-gateway's health and metrics endpoint, or off" },
+	{ "gateway.order_instances", K_STRING, OFF(gw.instances[SVC_ORDER]), 0, 0,
+	  "127.0.0.1:8101", "the order service's API instances (host:port,host:port...); SIGHUP applies a change" },
+	{ "gateway.inventory_instances", K_STRING, OFF(gw.instances[SVC_INVENTORY]), 0, 0,
+	  "127.0.0.1:8102", "the inventory service's API instances (host:port,...); SIGHUP applies a change" },
+	{ "gateway.payment_instances", K_STRING, OFF(gw.instances[SVC_PAYMENT]), 0, 0,
+	  "127.0.0.1:8103", "the payment service's API instances (host:port,...); SIGHUP applies a change" },
+	{ "gateway.balance", K_STRING, OFF(gw.balance), 0, 0,
+	  "least_in_flight", "how requests spread over an upstream's instances: least_in_flight or round_robin" },
+	{ "gateway.connect_timeout_ms", K_LONG, OFF(gw.connect_timeout_ms), 1, 60000,
+	  "250", "milliseconds a connection to an upstream instance may take" },
+	{ "gateway.timeout_ms", K_LONG, OFF(gw.timeout_ms), 1, 600000,
+	  "2000", "milliseconds one upstream request (one try) may take in all" },
+	{ "gateway.retries", K_LONG, OFF(gw.retries), 0, 10,
+	  "2", "tries after the first of an idempotent upstream request (GET; POST with its order_id)" },
+	{ "gateway.retry_base_ms", K_LONG, OFF(gw.retry_base_ms), 1, 60000,
+	  "20", "backoff before retry n: random (full jitter) up to retry_base_ms * 2^n" },
+	{ "gateway.max_in_flight", K_LONG, OFF(gw.max_in_flight), 1, 100000,
+	  "512", "bulkhead: requests in flight to one upstream at most; beyond, 503 with Retry-After" },
+	{ "gateway.eject_failures", K_LONG, OFF(gw.eject_failures), 1, 1000,
+	  "3", "failed requests in a row that eject an instance from its upstream's rotation" },
+	{ "gateway.eject_ms", K_LONG, OFF(gw.eject_ms), 10, 3600000,
+	  "5000", "milliseconds an ejected instance stays out (doubling while it keeps failing, up to 16 times)" },
+	{ "gateway.health_interval_ms", K_LONG, OFF(gw.health_interval_ms), 50, 3600000,
+	  "1000", "how often each instance's /readyz is checked; failing instances get no requests" },
+	{ "gateway.breaker_failures", K_LONG, OFF(gw.breaker_failures), 1, 100000,
+	  "20", "failed upstream requests in a row that open that upstream's circuit breaker" },
+	{ "gateway.breaker_recovery_ms", K_LONG, OFF(gw.breaker_recovery_ms), 10, 3600000,
+	  "2000", "milliseconds an upstream's breaker stays open (failing fast) before trial requests" },
+	{ "gateway.max_wait", K_LONG, OFF(gw.max_wait_s), 0, 3600,
+	  "30", "seconds GET /api/v1/orders/{id}?wait=S may wait at most for the outcome" },
+	{ "gateway.poll_ms", K_LONG, OFF(gw.poll_ms), 10, 60000,
+	  "100", "how often a waiting GET looks at the order again" },
+	{ "gateway.max_body", K_LONG, OFF(gw.max_body), 64, 16777216,
+	  "65536", "bytes of a request body at most (more is 413)" },
+	{ "gateway.max_header", K_LONG, OFF(gw.max_header), 1024, 1048576,
+	  "8192", "bytes of a request's line and headers at most" },
+	{ "gateway.max_connections", K_LONG, OFF(gw.max_connections), 1, 100000,
+	  "2048", "client connections chorus-gateway holds open at most" },
+	{ "gateway.per_client", K_LONG, OFF(gw.per_client), 1, 100000,
+	  "256", "client connections from one address at most" },
+	{ "gateway.idle_timeout", K_LONG, OFF(gw.idle_timeout_s), 1, 3600,
+	  "15", "seconds a client connection may stay silent (also while sending its headers)" },
+	{ "gateway.threads", K_LONG, OFF(gw.threads), 1, 64,
+	  "2", "threads serving client connections (the upstream calls run on one more)" },
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -222,10 +298,12 @@ char *
 conf_amqp_url(const struct conf *cfg, enum service_id svc)
 {
 	char *url;
+	/* EXTERNAL: the certificate is the login; the URL's user names it (user_id) */
+	int external = strcmp(cfg->amqp_auth, "external") == 0;
 
-	if (cfg->amqp_password[svc][0] == '\0' ||
+	if ((!external && cfg->amqp_password[svc][0] == '\0') ||
 	    (url = broker_url_with_login(cfg->amqp_url, cfg->amqp_user[svc],
-	    cfg->amqp_password[svc])) == NULL)
+	    external ? "" : cfg->amqp_password[svc])) == NULL)
 		return xstrdup(cfg->amqp_url);
 	return url;
 }
@@ -479,6 +557,47 @@ conf_load_credentials(struct conf *cfg, char **cause)
 	return 0;
 }
 
+void
+conf_broker_tls(const struct conf *cfg, struct broker_tls *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (strcmp(cfg->amqp_tls_ca, "system") != 0)
+		t->ca = cfg->amqp_tls_ca;
+	if (strcmp(cfg->amqp_tls_cert, "none") != 0)
+		t->cert = cfg->amqp_tls_cert;
+	if (strcmp(cfg->amqp_tls_key, "none") != 0)
+		t->key = cfg->amqp_tls_key;
+	t->external = strcmp(cfg->amqp_auth, "external") == 0;
+}
+
+int
+conf_check(const struct conf *cfg, char **cause)
+{
+	struct broker_tls t;
+
+	if (strcmp(cfg->amqp_auth, "plain") != 0 && strcmp(cfg->amqp_auth, "external") != 0) {
+		*cause = xasprintf("amqp_auth: '%s' is not plain or external", cfg->amqp_auth);
+		return -1;
+	}
+	conf_broker_tls(cfg, &t);
+	if ((t.cert == NULL) != (t.key == NULL)) {
+		*cause = xasprintf("amqp_tls_cert and amqp_tls_key go together: set both or neither");
+		return -1;
+	}
+	if (t.external && t.cert == NULL) {
+		*cause = xasprintf("amqp_auth = external needs a client certificate "
+		    "(amqp_tls_cert, amqp_tls_key)");
+		return -1;
+	}
+	/* a bad URL is reported when connecting; this is about TLS settings going unused */
+	if ((t.ca != NULL || t.cert != NULL || t.external) && broker_url_tls(cfg->amqp_url) == 0) {
+		*cause = xasprintf("amqp_tls_ca, amqp_tls_cert, amqp_tls_key and amqp_auth = external "
+		    "need an amqps:// amqp_url; with amqp:// the connection is plaintext");
+		return -1;
+	}
+	return 0;
+}
+
 int
 conf_load(struct conf *cfg, const char *path, const char *const *sets, size_t nsets,
     char **cause)
@@ -489,7 +608,7 @@ conf_load(struct conf *cfg, const char *path, const char *const *sets, size_t ns
 	for (size_t i = 0; i < nsets; i++)
 		if (conf_set_arg(cfg, sets[i], cause) != 0)
 			return -1;
-	return 0;
+	return conf_check(cfg, cause);
 }
 
 size_t

@@ -11,11 +11,16 @@
 #ifndef CHORUS_CONF_H
 #define CHORUS_CONF_H
 
+#include "broker.h"
 #include "retry.h"
 #include "service.h"
 
 struct conf {
 	char *amqp_url;
+	char *amqp_tls_ca;		/* a file, or "system" */
+	char *amqp_tls_cert;		/* a file, or "none" */
+	char *amqp_tls_key;		/* a file, or "none" */
+	char *amqp_auth;		/* "plain" or "external" */
 	char *amqp_admin_user;			/* the administrative identity (chorusctl) */
 	char *amqp_user[SVC__COUNT];		/* each service's RabbitMQ user */
 	char *amqp_password[SVC__COUNT];	/* "": log in as amqp_url says */
@@ -46,6 +51,26 @@ struct conf {
 	long fault_error_pct;
 	long outbox_retention_h;
 	long inbox_retention_h;
+	char *api_listen[SVC__COUNT];		/* "host:port" or "off" */
+	long api_threads;
+	long api_db_connections;
+	long api_max_in_flight;
+	long api_max_body;
+	long api_connections;
+	long api_connections_per_client;
+	long api_timeout_s;
+	struct {				/* chorus-gateway (gateway.*) */
+		char *listen, *health_listen;
+		char *instances[SVC__COUNT];	/* "host:port,..." per upstream */
+		char *balance;			/* least_in_flight or round_robin */
+		long connect_timeout_ms, timeout_ms;
+		long retries, retry_base_ms;
+		long max_in_flight;
+		long eject_failures, eject_ms, health_interval_ms;
+		long breaker_failures, breaker_recovery_ms;
+		long max_wait_s, poll_ms;
+		long max_body, max_header, max_connections, per_client, idle_timeout_s, threads;
+	} gw;
 };
 
 /* The retry policy the configuration describes. */
@@ -53,11 +78,18 @@ void conf_retry_policy(const struct conf *cfg, struct retry_policy *p);
 
 /*
  * The AMQP URL service svc's worker logs in with (malloc'ed): amqp_url
- * with the service's user and password when its password is set.
+ * with the service's user and password when its password is set; with
+ * amqp_auth = external, with the service's user (which must then be the
+ * user its client certificate names: every publish carries it as user_id).
  */
 char *conf_amqp_url(const struct conf *cfg, enum service_id svc);
 /* The PostgreSQL URL migrations of svc run with: the owner role's, else database_url. */
 const char *conf_database_owner_url(const struct conf *cfg, enum service_id svc);
+/*
+ * The TLS settings of amqp_url as broker_connect takes them; *t points
+ * into cfg ("system" and "none" become NULL).
+ */
+void conf_broker_tls(const struct conf *cfg, struct broker_tls *t);
 
 /* Fill cfg with the built-in defaults. */
 void conf_defaults(struct conf *cfg);
@@ -66,12 +98,20 @@ void conf_defaults(struct conf *cfg);
  * defaults), in increasing precedence: the config file path (NULL: the
  * default path, which may be missing; a path given must exist), systemd
  * credentials, the environment, then the "key=value" settings sets[0 ..
- * nsets) (-o flags). The one way the workers and chorusctl read their
- * configuration. 0, or -1 with *cause (caller frees) naming the key and
- * where the value came from; cfg is the caller's to conf_free either way.
+ * nsets) (-o flags), then check the keys that go together (conf_check).
+ * The one way the workers and chorusctl read their configuration. 0, or -1
+ * with *cause (caller frees) naming the key and where the value came from;
+ * cfg is the caller's to conf_free either way.
  */
 int conf_load(struct conf *cfg, const char *path, const char *const *sets, size_t nsets,
     char **cause) __attribute__((warn_unused_result));
+/*
+ * Check what no single key can: amqp_auth is plain or external; TLS keys
+ * (amqp_tls_*, amqp_auth = external) only with an amqps:// amqp_url, where
+ * they would otherwise go unused; amqp_tls_cert and amqp_tls_key together;
+ * external with a client certificate. 0, or -1 with *cause.
+ */
+int conf_check(const struct conf *cfg, char **cause);
 /* Release what cfg owns. */
 void conf_free(struct conf *cfg);
 /*

@@ -64,6 +64,7 @@ connect_all(struct consumer *c, char **cause)
 {
 	const struct conf *cfg = c->cfg;
 	enum service_id svc = c->ops->svc;
+	struct broker_tls tls;
 	char name[64], *url;
 
 	snprintf(name, sizeof(name), "chorus-%s", service_name(svc));
@@ -71,15 +72,16 @@ connect_all(struct consumer *c, char **cause)
 	    cfg->statement_timeout_ms, cause);
 	if (c->db == NULL)
 		return -1;
+	conf_broker_tls(cfg, &tls);
 	url = conf_amqp_url(cfg, svc);
-	c->in = broker_connect(url, name, (int)cfg->heartbeat_s, (int)cfg->connect_timeout_s,
-	    cause);
+	c->in = broker_connect(url, &tls, name, (int)cfg->heartbeat_s,
+	    (int)cfg->connect_timeout_s, cause);
 	/* the worker declares nothing (its user may not): chorusctl setup did */
 	if (c->in == NULL || topology_verify(c->in, svc, &c->policy, cause) != 0)
 		goto fail;
 	snprintf(name, sizeof(name), "chorus-%s forwarding", service_name(svc));
-	c->out = broker_connect(url, name, (int)cfg->heartbeat_s, (int)cfg->connect_timeout_s,
-	    cause);
+	c->out = broker_connect(url, &tls, name, (int)cfg->heartbeat_s,
+	    (int)cfg->connect_timeout_s, cause);
 	if (c->out == NULL || broker_confirm_mode(c->out, cause) != 0)
 		goto fail;
 	free(url);

@@ -213,8 +213,8 @@ fail(char *why, size_t whylen, const char *fmt, ...)
  * s made fit for a reason that ends up in log lines and AMQP headers: at
  * most 64 bytes of printable ASCII, anything else as '?'.
  */
-static void
-printable(char *out, size_t outlen, const char *s)
+void
+envelope_printable(char *out, size_t outlen, const char *s)
 {
 	size_t n = 0;
 
@@ -739,6 +739,7 @@ struct scan {
 	const unsigned char *p;
 	const unsigned char *end;
 	const char *err;
+	size_t members;		/* object members seen, at any depth */
 };
 
 static int scan_value(struct scan *sc, int depth);
@@ -794,7 +795,7 @@ scan_utf8(struct scan *sc)
 int
 envelope_valid_utf8(const void *buf, size_t len)
 {
-	struct scan sc = { buf, buf, (const unsigned char *)buf + len, NULL };
+	struct scan sc = { buf, buf, (const unsigned char *)buf + len, NULL, 0 };
 
 	while (sc.p < sc.end) {
 		if (*sc.p < 0x80)
@@ -935,6 +936,7 @@ scan_container(struct scan *sc, int depth)
 	}
 	for (;;) {
 		if (object) {
+			sc->members++;
 			scan_ws(sc);
 			if (sc->p >= sc->end || *sc->p != '"')
 				return scan_fail(sc, "member name expected");
@@ -985,9 +987,12 @@ scan_value(struct scan *sc, int depth)
 	}
 }
 
-/* 0 when body is one RFC 8259 JSON text in valid UTF-8. */
+/*
+ * 0 when body is one RFC 8259 JSON text in valid UTF-8; *members gets the
+ * number of object members it holds, at any depth.
+ */
 static int
-scan_json(const void *body, size_t len, char *why, size_t whylen)
+scan_json(const void *body, size_t len, size_t *members, char *why, size_t whylen)
 {
 	struct scan sc;
 
@@ -996,6 +1001,7 @@ scan_json(const void *body, size_t len, char *why, size_t whylen)
 	sc.start = sc.p = body;
 	sc.end = sc.start + len;
 	sc.err = NULL;
+	sc.members = 0;
 	if (scan_value(&sc, 0) == 0) {
 		scan_ws(&sc);
 		if (sc.p != sc.end)
@@ -1004,7 +1010,31 @@ scan_json(const void *body, size_t len, char *why, size_t whylen)
 	if (sc.err != NULL)
 		return fail(why, whylen, "invalid_json: %s at byte %zu", sc.err,
 		    (size_t)(sc.p - sc.start));
+	*members = sc.members;
 	return 0;
+}
+
+/*
+ * The members of the objects in the tree json-c built, at any depth. json-c
+ * keeps the last of duplicate names, so fewer than the text holds means a
+ * name repeats somewhere (the check compares names as json-c decoded them:
+ * "id" and "\u0069d" are the same name).
+ */
+static size_t
+tree_members(struct json_object *o)
+{
+	size_t n = 0;
+
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			n += tree_members(json_object_array_get_idx(o, i));
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, key, v) {
+			(void)key;
+			n += 1 + tree_members(v);
+		}
+	}
+	return n;
 }
 
 /* --- parse, check, render ----------------------------------------------- */
@@ -1044,36 +1074,39 @@ attr_string(struct json_object *root, const char *name, const char **s,
 	return 0;
 }
 
-/*
- * On failure ev keeps the attributes validated before the failing one (id
- * first, so a dead-letter log line can name the event) and is zero
- * otherwise.
- */
 int
-envelope_parse(const void *body, size_t len, struct event *ev, char *why, size_t whylen)
+envelope_too_large(size_t len, char *why, size_t whylen)
 {
-	struct json_tokener *tok = NULL;
-	struct json_object *root = NULL, *data, *v;
-	const struct type_info *t;
-	const char *s, *start;
-	char name[80];
-	int rc = -1;
-
-	memset(ev, 0, sizeof(*ev));
-	if (len > ENVELOPE_MAX_BYTES) {
-		fail(why, whylen, "too_large: %zu bytes, at most %d", len,
+	if (len > ENVELOPE_MAX_BYTES)
+		return fail(why, whylen, "too_large: %zu bytes, at most %d", len,
 		    ENVELOPE_MAX_BYTES);
-		goto out;
-	}
-	if (scan_json(body, len, why, whylen) < 0)
-		goto out;
+	return 0;
+}
+
+/*
+ * The JSON object body holds, read strictly: at most ENVELOPE_MAX_BYTES,
+ * one RFC 8259 text in valid UTF-8 (nothing after it), an object, no name
+ * twice in any object. NULL with the reason in why.
+ */
+static struct json_object *
+parse_object(const void *body, size_t len, char *why, size_t whylen)
+{
+	struct json_tokener *tok;
+	struct json_object *root;
+	const char *start;
+	size_t members = 0;
+
+	if (envelope_too_large(len, why, whylen) < 0)
+		return NULL;
+	if (scan_json(body, len, &members, why, whylen) < 0)
+		return NULL;
 	/* decided here, since json-c waits for more after a top-level number */
 	for (start = body; *start == ' ' || *start == '\t' || *start == '\n' ||
 	    *start == '\r'; start++)
 		;
 	if (*start != '{') {
 		fail(why, whylen, "not_an_object: the body is %s", value_kind(*start));
-		goto out;
+		return NULL;
 	}
 
 	if ((tok = json_tokener_new()) == NULL)
@@ -1084,13 +1117,43 @@ envelope_parse(const void *body, size_t len, struct event *ev, char *why, size_t
 		fail(why, whylen, "invalid_json: %s at byte %zu",
 		    root == NULL ? json_tokener_error_desc(json_tokener_get_error(tok)) :
 		    "trailing characters", json_tokener_get_parse_end(tok));
-		goto out;
+		goto fail;
 	}
 	if (!json_object_is_type(root, json_type_object)) {
 		fail(why, whylen, "not_an_object: the body is %s",
 		    json_type_to_name(json_object_get_type(root)));
-		goto out;
+		goto fail;
 	}
+	/* RFC 8259 leaves duplicate names to the reader: here they are poison */
+	if (tree_members(root) != members) {
+		fail(why, whylen, "invalid_json: duplicate member name");
+		goto fail;
+	}
+	json_tokener_free(tok);
+	return root;
+fail:
+	json_object_put(root);
+	json_tokener_free(tok);
+	return NULL;
+}
+
+/*
+ * On failure ev keeps the attributes validated before the failing one (id
+ * first, so a dead-letter log line can name the event) and is zero
+ * otherwise.
+ */
+int
+envelope_parse(const void *body, size_t len, struct event *ev, char *why, size_t whylen)
+{
+	struct json_object *root, *data, *v;
+	const struct type_info *t;
+	const char *s;
+	char name[80];
+	int rc = -1;
+
+	memset(ev, 0, sizeof(*ev));
+	if ((root = parse_object(body, len, why, whylen)) == NULL)
+		return -1;
 
 	/* attributes, in the order of the contract's example */
 	if (attr_string(root, "specversion", &s, why, whylen) < 0)
@@ -1110,7 +1173,7 @@ envelope_parse(const void *body, size_t len, struct event *ev, char *why, size_t
 	if (attr_string(root, "type", &s, why, whylen) < 0)
 		goto out;
 	if ((t = type_info(event_type_from_name(s))) == NULL) {
-		printable(name, sizeof(name), s);
+		envelope_printable(name, sizeof(name), s);
 		fail(why, whylen, "unknown_type: %s", name);
 		goto out;
 	}
@@ -1152,8 +1215,46 @@ envelope_parse(const void *body, size_t len, struct event *ev, char *why, size_t
 	rc = 0;
 out:
 	json_object_put(root);
-	if (tok != NULL)
-		json_tokener_free(tok);
+	return rc;
+}
+
+int
+envelope_parse_data(enum event_type type, const void *body, size_t len, struct event *ev,
+    char *why, size_t whylen)
+{
+	const struct type_info *t = type_info(type);
+	struct json_object *data;
+	int rc = -1;
+
+	if (t == NULL)
+		return fail(why, whylen, "unknown_type: %d", (int)type);
+	if ((data = parse_object(body, len, why, whylen)) == NULL)
+		return -1;
+	json_object_object_foreach(data, key, val) {
+		const struct field *f = t->fields;
+		char name[80];
+
+		(void)val;
+		while (f->name != NULL && strcmp(f->name, key) != 0)
+			f++;
+		if (f->name == NULL) {
+			envelope_printable(name, sizeof(name), key);
+			fail(why, whylen, "bad_field: data.%s is not a field of %s", name, t->name);
+			goto out;
+		}
+	}
+	for (const struct field *f = t->fields; f->name != NULL; f++) {
+		/* a field ev holds already is the caller's default */
+		if (f->kind == F_ID && cmember(ev, f)[0] != '\0' &&
+		    !json_object_object_get_ex(data, f->name, NULL))
+			continue;
+		if (field_parse(f, data, ev, why, whylen) < 0)
+			goto out;
+	}
+	ev->type = type;
+	rc = 0;
+out:
+	json_object_put(data);
 	return rc;
 }
 

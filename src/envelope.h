@@ -87,6 +87,24 @@ const char *event_type_exchange(enum event_type type);
  * empty), as W3C trace context asks, and the consumer starts a new trace.
  */
 int envelope_parse(const void *body, size_t len, struct event *ev, char *why, size_t whylen);
+/*
+ * The size check envelope_parse starts with, for a body that was never
+ * copied (broker_set_max_body): -1 with the too_large reason in why when
+ * len is over ENVELOPE_MAX_BYTES, else 0.
+ */
+int envelope_too_large(size_t len, char *why, size_t whylen);
+
+/*
+ * Parse body as the data of an event of this type (an API request's body,
+ * e.g. OrderCreated's data), by the rules envelope_parse applies to data
+ * and its strict JSON; besides, a member that is not a field of the type
+ * is refused (bad_field). An id field the body lacks keeps the value ev
+ * holds, when ev holds one: the caller's default (a generated order_id).
+ * Fills ev's data fields and type; 0, or -1 with the reason in why as for
+ * envelope_parse (field names as "data.<field>").
+ */
+int envelope_parse_data(enum event_type type, const void *body, size_t len, struct event *ev,
+    char *why, size_t whylen);
 
 /*
  * Check ev (attributes and data) against its type's rules (the same rules
@@ -121,6 +139,8 @@ void envelope_new_uuid(char out[ENVELOPE_UUID_LEN + 1]);
 void envelope_now(char out[32]);
 /* true when the len bytes at buf are valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int envelope_valid_utf8(const void *buf, size_t len);
+/* s cut to 64 bytes of printable ASCII (others as '?'), fit for a reason; outlen > 0. */
+void envelope_printable(char *out, size_t outlen, const char *s);
 /* true when s is a valid id (1..64 chars of [A-Za-z0-9._:-]). */
 int envelope_valid_id(const char *s);
 /* true when s is a valid W3C traceparent (version 00, non-zero ids). */

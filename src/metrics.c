@@ -51,12 +51,20 @@ static struct {
 	struct histogram batch, batch_seconds;
 	struct metric reg[MAX_REGISTERED];
 	size_t nreg;
+	int registered_only;
 } m = { .service = "chorus" };
 
 void
 metrics_init(enum service_id svc)
 {
 	m.service = service_name(svc);
+}
+
+void
+metrics_init_daemon(const char *name)
+{
+	m.service = name;
+	m.registered_only = 1;
 }
 
 static int
@@ -293,6 +301,10 @@ metrics_render(void)
 	struct out o = { xmalloc(8192), 0, 8192 };
 
 	o.s[0] = '\0';
+	if (m.registered_only) {
+		registered(&o);
+		return o.s;
+	}
 	by_type(&o, "chorus_messages_consumed_total",
 	    "Deliveries handled and acknowledged (duplicates included), by event type.", m.consumed);
 	by_type(&o, "chorus_messages_duplicate_total",

@@ -43,6 +43,11 @@ struct metrics_batch {
 
 /* Name the service the metrics are labelled with. */
 void metrics_init(enum service_id svc);
+/*
+ * For a daemon that is no worker (chorus-gateway): label with name, render
+ * only the metrics it registers.
+ */
+void metrics_init_daemon(const char *name);
 
 void metrics_consumed(enum event_type type, unsigned n);
 void metrics_duplicate(enum event_type type);

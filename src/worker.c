@@ -7,7 +7,8 @@
  *   2. logging at the configured level, signals (handlers only set flags);
  *   3. the service's own set-up (its metrics), then the health endpoint
  *      (not ready until connected);
- *   4. the outbox relay thread (publishes what earlier runs left pending);
+ *   4. the outbox relay thread (publishes what earlier runs left pending),
+ *      then the service's REST API when it has one and api_listen is set;
  *   5. the consumer loop: connect, declare topology, consume; READY=1 is
  *      sent to systemd only once it consumes.
  * SIGTERM/SIGINT: the consumer finishes the batch in flight and stops,
@@ -16,8 +17,6 @@
  */
 #include "config.h"
 
-#include <getopt.h>
-#include <stdarg.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,13 +29,11 @@
 #include <amqp.h>
 #include <json-c/json_c_version.h>
 #include <libpq-fe.h>
-#ifdef HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
 #include "broker.h"
 #include "clock.h"
 #include "consumer.h"
+#include "daemon.h"
 #include "health.h"
 #include "metrics.h"
 #include "log.h"
@@ -54,41 +51,9 @@ static char **reload_argv;
 static struct conf *live_conf;
 static atomic_int consumer_up;		/* connected and consuming */
 static atomic_ullong last_tick_ms;	/* when the main loop last turned */
-
-static int load_conf(int argc, char **argv, struct conf *cfg, int *check_only);
-
-/* sd_notify, compiled away without libsystemd so call sites need no #ifdef. */
-static void
-notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-notify(const char *fmt, ...)
-{
-#ifdef HAVE_SYSTEMD
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	sd_notify(0, buf);
-#else
-	(void)fmt;
-#endif
-}
-
-/* The watchdog interval systemd asked for (WATCHDOG_USEC), in ms; 0 when none. */
-static uint64_t
-watchdog_interval_ms(void)
-{
-#ifdef HAVE_SYSTEMD
-	uint64_t usec = 0;
-
-	if (sd_watchdog_enabled(0, &usec) > 0)
-		return usec / 1000;
-#endif
-	return 0;
-}
+static const char worker_about[] =
+    "A Chorus saga worker. Consumes its queue, applies events to its database,\n"
+    "and publishes the events it causes through its outbox.";
 
 static void
 on_signal(int sig)
@@ -114,7 +79,7 @@ on_signal(int sig)
 static void
 on_ready(void)
 {
-	notify("READY=1\nSTATUS=consuming");
+	daemon_notify("READY=1\nSTATUS=consuming");
 	log_info("msg=\"ready\"");
 }
 
@@ -129,9 +94,9 @@ reload(void)
 	struct conf fresh;
 	int check_only = 0;
 
-	notify("RELOADING=1");
+	daemon_notify("RELOADING=1");
 	conf_defaults(&fresh);
-	if (load_conf(reload_argc, reload_argv, &fresh, &check_only) != 0) {
+	if (daemon_load_conf(reload_argc, reload_argv, worker_about, &fresh, &check_only) != 0) {
 		log_error("msg=\"reload refused: configuration invalid, keeping the running one\"");
 	} else {
 		if (fresh.log_level != live_conf->log_level) {
@@ -142,7 +107,7 @@ reload(void)
 		    log_level_name((enum log_level)fresh.log_level));
 	}
 	conf_free(&fresh);
-	notify("READY=1");
+	daemon_notify("READY=1");
 }
 
 /*
@@ -159,11 +124,11 @@ on_tick(const struct consumer_stats *st, int connected)
 	atomic_store(&consumer_up, connected);
 	atomic_store(&last_tick_ms, now);
 	if (watchdog_ms > 0 && now >= next_watchdog) {
-		notify("WATCHDOG=1");
+		daemon_notify("WATCHDOG=1");
 		next_watchdog = now + watchdog_ms / 2;
 	}
 	if (now >= next_status) {
-		notify("STATUS=%s consumed=%lu duplicates=%lu dead_lettered=%lu rollbacks=%lu published=%lu",
+		daemon_notify("STATUS=%s consumed=%lu duplicates=%lu dead_lettered=%lu rollbacks=%lu published=%lu",
 		    connected ? "consuming" : "reconnecting", st->consumed, st->duplicates, st->dead,
 		    st->rollbacks, the_relay ? relay_published(the_relay) : 0UL);
 		next_status = now + 2000;
@@ -209,94 +174,6 @@ is_alive(char *why, size_t whylen)
 	return 1;
 }
 
-static void
-usage(FILE *f, const char *prog)
-{
-	fprintf(f,
-	    "usage: %s [-c FILE] [-o KEY=VALUE]... [--log-level LEVEL] [--check-config]\n"
-	    "\n"
-	    "A Chorus saga worker. Consumes its queue, applies events to its database,\n"
-	    "and publishes the events it causes through its outbox.\n"
-	    "\n"
-	    "  -c, --config FILE      config file (default %s; missing default is fine)\n"
-	    "  -o, --set KEY=VALUE    override one config key (see chorus.conf(5))\n"
-	    "      --log-level LEVEL  error, warn, info or debug\n"
-	    "      --check-config     validate the configuration and exit\n"
-	    "  -V, --version          print the version and exit\n"
-	    "  -h, --help             this help\n"
-	    "\n"
-	    "Every key can also be set as CHORUS_<KEY> in the environment, e.g.\n"
-	    "CHORUS_AMQP_URL, CHORUS_ORDER_DATABASE_URL (so secrets need not be in argv),\n"
-	    "and under systemd the *_url keys from credentials ($CREDENTIALS_DIRECTORY/KEY).\n",
-	    prog, conf_default_path());
-}
-
-/* Load the configuration: defaults < file < credentials < environment < flags. -1: done (help). */
-static int
-load_conf(int argc, char **argv, struct conf *cfg, int *check_only)
-{
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "set", required_argument, NULL, 'o' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "check-config", no_argument, NULL, 'k' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *path = NULL, *level = NULL;
-	const char **sets = xcalloc((size_t)argc + 1, sizeof(*sets));
-	size_t nsets = 0;
-	char *cause = NULL;
-	int ch, ret = EX_USAGE;
-
-	optind = 0;	/* GNU getopt: scan from argv[1] again (a reload parses twice) */
-	while ((ch = getopt_long(argc, argv, "c:o:Vh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'o':
-			sets[nsets++] = optarg;
-			break;
-		case 'l':
-			level = optarg;
-			break;
-		case 'k':
-			*check_only = 1;
-			break;
-		case 'V':
-			printf("%s %s\n", argv[0], PACKAGE_VERSION);
-			ret = -1;
-			goto out;
-		case 'h':
-			usage(stdout, argv[0]);
-			ret = -1;
-			goto out;
-		default:
-			usage(stderr, argv[0]);
-			goto out;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
-		goto out;
-	}
-	ret = EX_CONFIG;
-	if (conf_load(cfg, path, sets, nsets, &cause) != 0)
-		goto bad;
-	if (level != NULL && conf_set(cfg, "log_level", level, "option --log-level", &cause) != 0)
-		goto bad;
-	ret = 0;
-	goto out;
-bad:
-	fprintf(stderr, "%s: config: %s\n", argv[0], cause);
-	free(cause);
-out:
-	free(sets);
-	return ret;
-}
-
 /*
  * The worker's RabbitMQ login must be its service's user: the other
  * services accept its events from that user only. 0, or -1 said on stderr.
@@ -323,7 +200,8 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 {
 	const char *svc = service_name(ops->handler.svc);
 	struct conf cfg;
-	struct health *health;
+	struct http_server *health;
+	struct api *api = NULL;
 	struct sigaction sa;
 	int check_only = 0, r;
 
@@ -332,7 +210,7 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	reload_argc = argc;
 	reload_argv = argv;
 	live_conf = &cfg;
-	r = load_conf(argc, argv, &cfg, &check_only);
+	r = daemon_load_conf(argc, argv, worker_about, &cfg, &check_only);
 	if (r != 0) {
 		conf_free(&cfg);
 		return r < 0 ? 0 : r;
@@ -357,7 +235,7 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
 	shutdown_bound_s = cfg.shutdown_timeout_s;
-	watchdog_ms = watchdog_interval_ms();
+	watchdog_ms = daemon_watchdog_ms();
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	log_info("msg=\"starting\" version=%s pid=%ld librabbitmq=%s json-c=%s libpq=%d "
@@ -368,6 +246,8 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	metrics_init(ops->handler.svc);
 	if (ops->init != NULL)
 		ops->init(&cfg);	/* registers the service's metrics: before the endpoint's thread */
+	if (ops->api != NULL)
+		api_metrics_init();
 	{
 		char *cause = NULL;
 
@@ -388,6 +268,21 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 		return EX_OSERR;
 	}
 
+	/* 4b. the service's API, once the relay is there to publish what it writes */
+	if (ops->api != NULL) {
+		char *cause = NULL;
+
+		api = api_start(&cfg, ops->handler.svc, ops->api, is_ready, is_alive, &cause);
+		if (api == NULL && cause != NULL) {
+			log_error("msg=\"cannot start\" error=\"%s\"", cause);
+			free(cause);
+			http_stop(health);
+			relay_stop(the_relay, 1);
+			conf_free(&cfg);
+			return EX_UNAVAILABLE;
+		}
+	}
+
 	/* 5. consume until told to stop */
 	{
 		static const struct consumer_hooks hooks = { on_ready, on_tick };
@@ -395,9 +290,10 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 		consumer_run(&cfg, &ops->handler, the_relay, &stop_flag, &hooks);
 	}
 
-	notify("STOPPING=1\nSTATUS=draining the outbox");
+	daemon_notify("STOPPING=1\nSTATUS=draining the outbox");
 	log_info("msg=\"stopping: publishing what is pending\"");
-	health_stop(health);	/* first: /readyz must not look at a relay being freed */
+	api_stop(api);		/* its last commits' rows go out with the relay's drain */
+	http_stop(health);	/* first: /readyz must not look at a relay being freed */
 	relay_stop(the_relay, (int)cfg.shutdown_timeout_s);
 	log_info("msg=\"stopped\"");
 	conf_free(&cfg);

@@ -8,6 +8,7 @@
 #ifndef CHORUS_WORKER_H
 #define CHORUS_WORKER_H
 
+#include "api.h"
 #include "conf.h"
 #include "handler.h"
 
@@ -16,6 +17,8 @@ struct worker_ops {
 	struct handler_ops handler;
 	/* Set up what the handler needs from the configuration (may be NULL). */
 	void (*init)(const struct conf *cfg);
+	/* The service's REST API routes, served on <service>.api_listen (may be NULL). */
+	api_routes_fn api;
 };
 
 /*

@@ -17,6 +17,7 @@ b=$CHORUS_BUILDDIR
 conf5=$b/man/chorus.conf.5
 ctl1=$b/man/chorusctl.1
 worker8=$b/man/chorus-worker.8
+gateway8=$b/man/chorus-gateway.8
 example=$b/etc/chorus.conf.example
 work=$(mktemp -d /tmp/chorus-docs.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -28,7 +29,7 @@ fail() {
 	failures=$((failures + 1))
 }
 
-for f in "$conf5" "$ctl1" "$worker8" "$example" "$b/chorusctl" "$b/chorus-order"; do
+for f in "$conf5" "$ctl1" "$worker8" "$gateway8" "$example" "$b/chorusctl" "$b/chorus-order" "$b/chorus-gateway"; do
 	[ -e "$f" ] || { echo "ERROR: $f is missing (run make first)"; exit 99; }
 done
 
@@ -44,6 +45,7 @@ unman() { sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' -e 's/\\&//g' -e 's/\\(em/--/g'
 unman "$conf5" >"$work/conf5.txt"
 unman "$ctl1" >"$work/ctl1.txt"
 unman "$worker8" >"$work/worker8.txt"
+unman "$gateway8" >"$work/gateway8.txt"
 
 # --- keys -----------------------------------------------------------------------
 clean_run "$b/chorusctl" -c /dev/null config --keys >"$work/keys"
@@ -99,6 +101,10 @@ for opt in $(clean_run "$b/chorus-order" --help | grep -oE -- '--[a-z][a-z-]+' |
 	checks=$((checks + 1))
 	grep -qF -- "$opt" "$work/worker8.txt" || fail "option $opt of the workers: not in man/chorus-worker.8"
 done
+for opt in $(clean_run "$b/chorus-gateway" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+	checks=$((checks + 1))
+	grep -qF -- "$opt" "$work/gateway8.txt" || fail "option $opt of chorus-gateway: not in man/chorus-gateway.8"
+done
 for opt in $(clean_run "$b/chorusctl" --help | sed -n '/^  -/p' | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
 	checks=$((checks + 1))
 	grep -qF -- "$opt" "$work/ctl1.txt" || fail "option $opt of chorusctl: not in man/chorusctl.1"
@@ -106,7 +112,7 @@ done
 
 # --- formatting -----------------------------------------------------------------
 if command -v groff >/dev/null; then
-	for page in "$ctl1" "$conf5" "$worker8"; do
+	for page in "$ctl1" "$conf5" "$worker8" "$gateway8"; do
 		checks=$((checks + 1))
 		out=$(LC_ALL=C.UTF-8 groff -ww -z -man -K utf8 "$page" 2>&1) ||
 			fail "$(basename "$page"): groff failed"

@@ -21,7 +21,8 @@ if ! command -v systemd-analyze >/dev/null; then
 	exit 77
 fi
 units=(chorus-order.service chorus-inventory.service chorus-payment.service
-	chorus-order@.service chorus-inventory@.service chorus-payment@.service chorus.target)
+	chorus-order@.service chorus-inventory@.service chorus-payment@.service chorus-gateway.service
+	chorus.target)
 for u in "${units[@]}"; do
 	[ -f "$b/systemd/$u" ] || { echo "ERROR: $b/systemd/$u is missing (run make first)"; exit 99; }
 done
@@ -43,7 +44,7 @@ done
 if grep -nE '@[A-Za-z_]+@' "$work"/units/*; then
 	fail "unsubstituted @...@ placeholders in the units (above)"
 fi
-for u in chorus-order chorus-inventory chorus-payment; do
+for u in chorus-order chorus-inventory chorus-payment chorus-gateway; do
 	grep -qx "ExecStart=$b/$u" "$work/units/$u.service" ||
 		fail "$u.service: ExecStart= is not the $u binary: $(grep '^ExecStart=' "$b/systemd/$u.service")"
 done
@@ -54,7 +55,7 @@ if command -v man >/dev/null; then
 	mkdir -p "$work/man/man1" "$work/man/man5" "$work/man/man8"
 	cp "$b/man/chorusctl.1" "$work/man/man1/"
 	cp "$b/man/chorus.conf.5" "$work/man/man5/"
-	cp "$b/man/chorus-worker.8" "$CHORUS_SRCDIR"/man/chorus-{order,inventory,payment}.8 "$work/man/man8/"
+	cp "$b/man/chorus-worker.8" "$b/man/chorus-gateway.8" "$CHORUS_SRCDIR"/man/chorus-{order,inventory,payment}.8 "$work/man/man8/"
 	man_opt=--man=yes
 fi
 

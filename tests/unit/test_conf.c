@@ -680,6 +680,98 @@ test_load_default_path(void **unused)
 	conf_free(&cfg);
 }
 
+/*
+ * The TLS keys of RabbitMQ: what conf_broker_tls hands broker_connect, and
+ * the combinations conf_check (the last step of conf_load) refuses.
+ */
+static void
+test_tls_keys(void **unused)
+{
+	static const struct {
+		const char *url, *ca, *cert, *key, *auth;
+		const char *cause;	/* NULL: accepted */
+	} cases[] = {
+		{ "amqp://h/", "system", "none", "none", "plain", NULL },
+		{ "amqps://h/", "system", "none", "none", "plain", NULL },
+		{ "amqps://h/", "/ca.pem", "none", "none", "plain", NULL },
+		{ "amqps://h/", "/ca.pem", "/c.pem", "/k.pem", "plain", NULL },
+		{ "amqps://h/", "/ca.pem", "/c.pem", "/k.pem", "external", NULL },
+		{ "amqps://h/", "system", "/c.pem", "none", "plain", "go together" },
+		{ "amqps://h/", "system", "none", "/k.pem", "plain", "go together" },
+		{ "amqps://h/", "/ca.pem", "none", "none", "external", "needs a client certificate" },
+		{ "amqps://h/", "system", "none", "none", "EXTERNAL", "'EXTERNAL' is not plain or external" },
+		{ "amqp://h/", "/ca.pem", "none", "none", "plain", "need an amqps:// amqp_url" },
+		{ "amqp://h/", "system", "/c.pem", "/k.pem", "plain", "need an amqps:// amqp_url" },
+		{ "amqp://h/", "system", "/c.pem", "/k.pem", "external", "need an amqps:// amqp_url" },
+		/* a URL that does not parse is the connection's error, not this check's */
+		{ "AMQPS://h/", "system", "none", "none", "plain", NULL },
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct broker_tls t;
+		struct conf cfg;
+		char *cause = NULL, what[128];
+		int r;
+
+		snprintf(what, sizeof(what), "case %zu (%s ca=%s cert=%s key=%s auth=%s)", i,
+		    cases[i].url, cases[i].ca, cases[i].cert, cases[i].key, cases[i].auth);
+		conf_defaults(&cfg);
+		if (conf_set(&cfg, "amqp_url", cases[i].url, "test", &cause) != 0 ||
+		    conf_set(&cfg, "amqp_tls_ca", cases[i].ca, "test", &cause) != 0 ||
+		    conf_set(&cfg, "amqp_tls_cert", cases[i].cert, "test", &cause) != 0 ||
+		    conf_set(&cfg, "amqp_tls_key", cases[i].key, "test", &cause) != 0 ||
+		    conf_set(&cfg, "amqp_auth", cases[i].auth, "test", &cause) != 0)
+			fail_msg("%s: conf_set: %s", what, cause);
+		r = conf_check(&cfg, &cause);
+		if (cases[i].cause == NULL) {
+			if (r != 0)
+				fail_msg("%s: got \"%s\", want success", what, cause);
+			conf_broker_tls(&cfg, &t);
+			expect_str(what, t.ca ? t.ca : "system", cases[i].ca);
+			expect_str(what, t.cert ? t.cert : "none", cases[i].cert);
+			expect_str(what, t.key ? t.key : "none", cases[i].key);
+			expect_long(what, t.external, strcmp(cases[i].auth, "external") == 0);
+		} else {
+			if (r == 0)
+				fail_msg("%s: got success, want an error", what);
+			expect_cause(what, cause, cases[i].cause, (char *)NULL);
+		}
+		free(cause);
+		conf_free(&cfg);
+	}
+	/* the scheme decides, exactly as rabbitmq-c reads it: never a guess */
+	expect_long("amqps://", broker_url_tls("amqps://u:p@h:5671/%2F"), 1);
+	expect_long("amqp://", broker_url_tls("amqp://u:p@h:5672/%2F"), 0);
+	expect_long("AMQPS:// (not a scheme rabbitmq-c knows)", broker_url_tls("AMQPS://h/"), -1);
+	expect_long("https://", broker_url_tls("https://h/"), -1);
+	expect_long("amqps, no port", broker_url_port("amqps://h/"), 5671);
+}
+
+/* The check runs as the last step of conf_load: sources combine before it. */
+static void
+test_tls_load(void **unused)
+{
+	static const char *const sets[] = { "amqp_url=amqps://h/" };
+	char *path = write_temp("amqp_tls_ca = /ca.pem\n");
+	char *cause = NULL;
+	struct conf cfg;
+
+	(void)unused;
+	conf_defaults(&cfg);
+	if (conf_load(&cfg, path, NULL, 0, &cause) == 0)
+		fail_msg("amqp_tls_ca with the default amqp:// URL: got success, want an error");
+	expect_cause("file alone", cause, "amqps://", (char *)NULL);
+	free(cause);
+	cause = NULL;
+	conf_free(&cfg);
+	conf_defaults(&cfg);
+	if (conf_load(&cfg, path, sets, NELEM(sets), &cause) != 0)
+		fail_msg("amqp_tls_ca in the file, amqps:// from -o: got \"%s\", want success", cause);
+	conf_free(&cfg);
+	remove_temp(path);
+}
+
 /* log_level takes its words case-insensitively, and "warning" too. */
 static void
 test_log_levels(void **unused)
@@ -741,6 +833,8 @@ main(void)
 		cmocka_unit_test_setup(test_load_precedence, clear_env),
 		cmocka_unit_test_setup(test_load_errors, clear_env),
 		cmocka_unit_test_setup(test_load_default_path, clear_env),
+		cmocka_unit_test_setup(test_tls_keys, clear_env),
+		cmocka_unit_test_setup(test_tls_load, clear_env),
 		cmocka_unit_test_setup(test_log_levels, clear_env),
 		cmocka_unit_test_setup(test_replace_frees, clear_env),
 	};

@@ -431,6 +431,22 @@ test_parse_raw(void **state)
 		{ "true", EV_UNKNOWN, NULL, RAW(" true"), "not_an_object" },
 		{ "number with whitespace", EV_UNKNOWN, NULL, RAW("\n-1.5e3 "), "not_an_object" },
 		{ "empty object", EV_UNKNOWN, NULL, RAW("{}"), "missing_attribute: specversion" },
+		/* duplicate member names, at any depth (json-c would keep the last) */
+		{ "duplicate id", EV_ORDER_CREATED, "{\"specversion\"",
+		    RAW("{\"id\":\"00000000-0000-4000-8000-000000000000\",\"specversion\""),
+		    "invalid_json: duplicate member name" },
+		{ "duplicate data field", EV_ORDER_CREATED, "\"total_cents\":1250",
+		    RAW("\"total_cents\":1,\"total_cents\":1250"), "invalid_json: duplicate member name" },
+		{ "duplicate in an item", EV_ORDER_CREATED, "\"quantity\":2",
+		    RAW("\"quantity\":2,\"sku\":\"sku-pear\""), "invalid_json: duplicate member name" },
+		{ "duplicate in an extension", EV_ORDER_CREATED, "{\"specversion\"",
+		    RAW("{\"ext\":[{\"a\":{\"b\":1,\"b\":2}}],\"specversion\""),
+		    "invalid_json: duplicate member name" },
+		{ "duplicate by escape", EV_ORDER_CREATED, "{\"specversion\"",
+		    RAW("{\"\\u0073pecversion\":\"1.0\",\"specversion\""),
+		    "invalid_json: duplicate member name" },
+		{ "same name in sibling objects", EV_ORDER_CREATED, "{\"specversion\"",
+		    RAW("{\"ext\":[{\"a\":1},{\"a\":2,\"A\":3}],\"specversion\""), NULL },
 	};
 	static struct event ev;
 	char why[ENVELOPE_WHY_MAX];

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "inventory.h"
+#include "inventory_api.h"
 #include "worker.h"
 
 int
@@ -12,6 +13,7 @@ main(int argc, char **argv)
 {
 	static const struct worker_ops ops = {
 		.handler = { .svc = SVC_INVENTORY, .apply = inventory_apply },
+		.api = inventory_api_routes,
 	};
 
 	return worker_main(argc, argv, &ops);

@@ -1,11 +1,12 @@
 /*
  * chorus-order: the order service's daemon. All the machinery is the
  * shared worker skeleton; this names the service, its batch handler and
- * its timer (the saga deadline).
+ * its timer (the saga deadline) and its REST API.
  */
 #include "config.h"
 
 #include "order.h"
+#include "order_api.h"
 #include "worker.h"
 
 int
@@ -19,6 +20,7 @@ main(int argc, char **argv)
 			.ntimers = 1,
 		},
 		.init = order_init,
+		.api = order_api_routes,
 	};
 
 	return worker_main(argc, argv, &ops);

@@ -7,6 +7,7 @@
 
 #include "payment.h"
 #include "provider.h"
+#include "payment_api.h"
 #include "worker.h"
 
 int
@@ -19,6 +20,7 @@ main(int argc, char **argv)
 			.pause_ms = provider_pause_ms,
 		},
 		.init = provider_init,
+		.api = payment_api_routes,
 	};
 
 	return worker_main(argc, argv, &ops);
