@@ -175,6 +175,7 @@ publish(struct forwarder *f, const struct event *ev, char **cause)
 		.subject = ev->subject,
 		.app_id = f->app_id,
 		.traceparent = ev->traceparent,
+		.return_unroutable = service_name(f->svc),
 	};
 	int r = broker_batch_add_event(f->bb, &w, cause);
 

@@ -407,11 +407,11 @@ report(const struct cli *c, size_t i, const struct verdict *v, int skipped,
 	json_object_object_add(o, "examples", f);
 	json_object_array_add(out, o);
 	if (!c->json) {
-		printf("%-4s %-66s checked=%ld violations=%ld%s\n",
+		cli_printf("%-4s %-66s checked=%ld violations=%ld%s\n",
 		    v->failed ? "FAIL" : skipped ? "skip" : "ok", invariants[i].name, v->checked,
 		    v->failed, skipped ? " (needs --baseline)" : "");
 		for (long k = 0; k < v->failed && k < SHOW_MAX; k++)
-			printf("       %s\n", v->first[k]);
+			cli_printf("       %s\n", v->first[k]);
 	}
 	return v->failed > 0;
 }
@@ -461,7 +461,7 @@ cmd_check(struct cli *c, int argc, char **argv)
 	else {
 		json_object_put(out);
 		if (awaiting > 0)
-			printf("note: %ld order id(s) have events but no OrderCreated (AWAITING)\n", awaiting);
+			cli_printf("note: %ld order id(s) have events but no OrderCreated (AWAITING)\n", awaiting);
 	}
 	free_state(&st);
 	return failed ? 1 : 0;

@@ -34,6 +34,8 @@ static const struct command commands[] = {
 	{ "declare", cmd_declare, "declare              (declare exchanges, queues and bindings)" },
 	{ "outbox", cmd_outbox, "outbox               (outbox backlog per service)" },
 	{ "dead", cmd_dead, "dead list | dead show SERVICE [--limit N] | dead replay SERVICE [--limit N] | dead purge SERVICE" },
+	{ "unrouted", cmd_unrouted, "unrouted list | unrouted show [--limit N] | unrouted replay [--limit N] | unrouted purge\n"
+	  "      (events no queue took, caught by the alternate exchange)" },
 	{ "config", cmd_config, "config [--keys]      (the effective configuration, secrets masked; --keys: every key)" },
 	{ "wait-quiet", cmd_wait_quiet, "wait-quiet [--timeout S]  (until queues are empty and outboxes drained)" },
 	{ "snapshot", cmd_snapshot, "snapshot             (stock and balances, JSON, for check --baseline)" },

@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "cli.h"
+#include "escape.h"
 #include "xmalloc.h"
 
 void
@@ -26,14 +27,23 @@ cli_err(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	escape_vformat(buf, sizeof(buf), ESCAPE_TEXT, fmt, ap);
 	va_end(ap);
-	for (char *p = buf; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
 	fprintf(stderr, "chorusctl: %s\n", buf);
 }
 
+void
+cli_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = escape_vasprintf(ESCAPE_TEXT, fmt, ap);
+	va_end(ap);
+	fputs(s, stdout);
+	free(s);
+}
 struct db *
 cli_db(struct cli *c, enum service_id svc)
 {
@@ -105,7 +115,8 @@ settle(struct broker_batch *bb)
 	}
 	for (size_t i = 0; i < broker_batch_count(bb); i++) {
 		if (broker_batch_status(bb, i) == CONFIRM_RETURNED) {
-			cli_err("event %s was unroutable: returned by the broker", broker_batch_id(bb, i));
+			cli_err("event %s was unroutable: no queue takes it (returned by the broker, "
+			    "nothing kept)", broker_batch_id(bb, i));
 			return EX_PROTOCOL;
 		}
 		if (broker_batch_status(bb, i) == CONFIRM_NACK) {
@@ -167,6 +178,8 @@ cli_publish_event(struct broker_batch *bb, const struct event *ev, const char *a
 		.subject = ev->subject,
 		.app_id = app_id,
 		.traceparent = ev->traceparent,
+		/* an event no queue takes is an error here, not kept in chorus.unrouted */
+		.return_unroutable = app_id,
 	};
 	int r;
 
@@ -230,6 +243,7 @@ cli_publish_one(struct broker *b, const struct event *ev, const char *app_id)
 void
 cli_print_json(struct json_object *o)
 {
+	/* JSON escapes what it holds: printed as it is */
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 	    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
@@ -397,11 +411,11 @@ cli_rows_text(PGresult *res)
 				w[f] = PQgetlength(res, r, f) > 60 ? 60 : PQgetlength(res, r, f);
 	}
 	for (int f = 0; f < nf; f++)
-		printf("%-*s%s", w[f], PQfname(res, f), f + 1 < nf ? "  " : "\n");
+		cli_printf(f + 1 < nf ? "%-*s  " : "%-*s\n", w[f], PQfname(res, f));
 	for (int r = 0; r < PQntuples(res); r++)
 		for (int f = 0; f < nf; f++)
-			printf("%-*.*s%s", w[f], 60, PQgetisnull(res, r, f) ? "-" : PQgetvalue(res, r, f),
-			    f + 1 < nf ? "  " : "\n");
+			cli_printf(f + 1 < nf ? "%-*.*s  " : "%-*.*s\n", w[f], 60,
+			    PQgetisnull(res, r, f) ? "-" : PQgetvalue(res, r, f));
 	free(w);
 }
 
@@ -437,6 +451,6 @@ cli_fixture(struct cli *c, enum service_id svc, const char *sql, int n, const ch
 	int r = cli_exec(c, svc, sql, n, p);
 
 	if (r == 0 && !c->quiet)
-		printf("%s\n", done);
+		cli_printf("%s\n", done);
 	return r;
 }

@@ -30,8 +30,16 @@ struct cli {
 	int quiet;
 };
 
+/*
+ * Text output: what chorusctl prints comes from messages and databases
+ * anyone may have written, so every %s argument is escaped (escape.h,
+ * ESCAPE_TEXT: control characters, ESC sequences, C1 controls, bytes that
+ * are not UTF-8), the format itself printed as it is.
+ */
 /* One line on stderr: "chorusctl: <message>". */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* printf on stdout, %s arguments escaped. */
+void cli_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Connect to a service's database; NULL after printing why. */
 struct db *cli_db(struct cli *c, enum service_id svc);
 /*
@@ -100,6 +108,7 @@ int cmd_migrate(struct cli *c, int argc, char **argv);
 int cmd_declare(struct cli *c, int argc, char **argv);
 int cmd_outbox(struct cli *c, int argc, char **argv);
 int cmd_dead(struct cli *c, int argc, char **argv);
+int cmd_unrouted(struct cli *c, int argc, char **argv);
 int cmd_config(struct cli *c, int argc, char **argv);
 int cmd_wait_quiet(struct cli *c, int argc, char **argv);
 int cmd_snapshot(struct cli *c, int argc, char **argv);

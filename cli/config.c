@@ -13,20 +13,6 @@
 #include "cli.h"
 #include "xmalloc.h"
 
-/* The password of a URL replaced by "****". */
-static char *
-mask_url(const char *v)
-{
-	const char *scheme = strstr(v, "://"), *at, *colon;
-
-	if (scheme == NULL || (at = strchr(scheme + 3, '@')) == NULL)
-		return xstrdup(v);
-	colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
-	if (colon == NULL)
-		return xstrdup(v);
-	return xasprintf("%.*s:****%s", (int)(colon - v), v, at);
-}
-
 int
 cmd_config(struct cli *c, int argc, char **argv)
 {
@@ -41,13 +27,13 @@ cmd_config(struct cli *c, int argc, char **argv)
 	for (size_t i = 0; i < conf_key_count(); i++) {
 		char *v = conf_key_value(&c->cfg, i), *shown;
 
-		shown = conf_key_secret(i) ? mask_url(v) : xstrdup(v);
+		shown = conf_key_secret(i) ? conf_mask(conf_key_name(i), v) : xstrdup(v);
 		if (keys_only)
-			printf("%s\t%s\t%s\n", conf_key_name(i), conf_key_default(i), conf_key_help(i));
+			cli_printf("%s\t%s\t%s\n", conf_key_name(i), conf_key_default(i), conf_key_help(i));
 		else if (c->json)
 			json_object_object_add(o, conf_key_name(i), json_object_new_string(shown));
 		else
-			printf("%s = %s\n", conf_key_name(i), shown);
+			cli_printf("%s = %s\n", conf_key_name(i), shown);
 		free(v);
 		free(shown);
 	}

@@ -1,7 +1,9 @@
 /*
- * chorusctl dead: the dead-letter queues chorus.<service>.dead: how many
- * each holds, the messages of one with their reason (left in the queue),
- * replaying them to the service's queue after a fix, purging them. The
+ * chorusctl dead and unrouted: the queues where messages are held for an
+ * operator, handled by one piece of code: the dead-letter queues
+ * chorus.<service>.dead and the alternate exchange's queue chorus.unrouted.
+ * For each: how many it holds, its messages with their reason or route
+ * (left in the queue), replaying them after a fix, purging them. The
  * dead-letter headers are those of src/deadletter.h.
  */
 #include "config.h"
@@ -16,21 +18,30 @@
 #include "topology.h"
 #include "xmalloc.h"
 
-/* The service named by argv[2], or SVC__COUNT after printing usage. */
-static enum service_id
-dead_service(int argc, char **argv)
-{
-	enum service_id s = argc >= 3 ? service_from_name(argv[2]) : SVC__COUNT;
+/*
+ * A queue of held messages. A dead letter is replayed to its service's
+ * queue, without its dead-lettering headers; an unrouted message to the
+ * exchange and routing key it was first published with, asking to be
+ * returned if still no queue takes it (then it stays where it is).
+ */
+struct held {
+	const char *cmd;	/* "dead" or "unrouted" */
+	const char *queue;
+	enum service_id svc;	/* a dead-letter queue's service; SVC__COUNT: chorus.unrouted */
+};
 
-	if (s == SVC__COUNT)
-		cli_err("usage: chorusctl dead list | dead show|replay|purge order|inventory|payment [--limit N]");
-	return s;
+static struct held
+held_dead(enum service_id s)
+{
+	return (struct held){ "dead", topology_dead_queue(s), s };
 }
 
+static const struct held unrouted = { "unrouted", TOPOLOGY_UNROUTED, SVC__COUNT };
+
 static long
-limit_arg(int argc, char **argv, long def)
+limit_arg(int argc, char **argv, int from, long def)
 {
-	for (int i = 3; i + 1 < argc; i++)
+	for (int i = from; i + 1 < argc; i++)
 		if (strcmp(argv[i], "--limit") == 0)
 			return (long)cli_number(argv[i + 1]);
 	return def;
@@ -56,18 +67,39 @@ base64(const void *buf, size_t len)
 	return out;
 }
 
+/* Where d was first published: a dead letter says so in its headers. */
+static void
+origin(const struct delivery *d, const char **exchange, const char **routing_key)
+{
+	const char *e = delivery_header(d, DEADLETTER_ORIGINAL_EXCHANGE);
+	const char *k = delivery_header(d, DEADLETTER_ORIGINAL_ROUTING_KEY);
+
+	*exchange = k != NULL ? (e ? e : "") : d->exchange;
+	*routing_key = k != NULL ? k : d->routing_key;
+}
+
+static struct json_object *
+str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
 static struct json_object *
 delivery_json(const struct delivery *d)
 {
 	struct json_object *o = json_object_new_object(), *h = json_object_new_object();
+	const char *ex, *rk;
+	char why[512];
 
-	json_object_object_add(o, "message_id", d->message_id ? json_object_new_string(d->message_id) : NULL);
-	json_object_object_add(o, "type", d->type ? json_object_new_string(d->type) : NULL);
-	json_object_object_add(o, "correlation_id", d->correlation_id ?
-	    json_object_new_string(d->correlation_id) : NULL);
-	json_object_object_add(o, "user_id", d->user_id ? json_object_new_string(d->user_id) : NULL);
-	json_object_object_add(o, "reason", delivery_header(d, DEADLETTER_REASON) ?
-	    json_object_new_string(delivery_header(d, DEADLETTER_REASON)) : NULL);
+	origin(d, &ex, &rk);
+	json_object_object_add(o, "message_id", str_or_null(d->message_id));
+	json_object_object_add(o, "type", str_or_null(d->type));
+	json_object_object_add(o, "correlation_id", str_or_null(d->correlation_id));
+	json_object_object_add(o, "app_id", str_or_null(d->app_id));
+	json_object_object_add(o, "user_id", str_or_null(d->user_id));
+	json_object_object_add(o, "exchange", str_or_null(ex));
+	json_object_object_add(o, "routing_key", str_or_null(rk));
+	json_object_object_add(o, "reason", str_or_null(deadletter_reason(d, why, sizeof(why))));
 	for (size_t i = 0; i < d->nheaders; i++)
 		json_object_object_add(h, d->headers[i].key, json_object_new_string(d->headers[i].value));
 	json_object_object_add(o, "headers", h);
@@ -84,9 +116,28 @@ delivery_json(const struct delivery *d)
 	return o;
 }
 
-/* dead show: look at up to limit messages without taking them (nacked back). */
+static void
+print_delivery(const struct held *q, long n, const struct delivery *d)
+{
+	const char *ex, *rk, *why, *at = delivery_header(d, DEADLETTER_DEAD_AT);
+	char buf[512];
+
+	origin(d, &ex, &rk);
+	why = deadletter_reason(d, buf, sizeof(buf));
+	cli_printf("--- %s #%ld\n  message_id: %s\n  type:       %s\n  order:      %s\n"
+	    "  sent by:    %s\n  published:  exchange %s, routing key %s\n",
+	    q->queue, n, d->message_id ? d->message_id : "-", d->type ? d->type : "-",
+	    d->correlation_id ? d->correlation_id : "-", d->app_id ? d->app_id : "-",
+	    ex[0] ? ex : "(default)", rk);
+	if (q->svc != SVC__COUNT)
+		cli_printf("  reason:     %s\n  dead at:    %s\n", why ? why : "-", at ? at : "-");
+	cli_printf("  body:       %.*s%s\n", (int)(d->len > 300 ? 300 : d->len), (char *)d->body,
+	    d->len > 300 ? "..." : "");
+}
+
+/* show: look at up to limit messages without taking them (nacked back). */
 static int
-dead_show(struct cli *c, enum service_id s, long limit)
+held_show(struct cli *c, const struct held *q, long limit)
 {
 	struct broker *b = cli_broker(c, 0);
 	struct json_object *arr = json_object_new_array();
@@ -101,10 +152,10 @@ dead_show(struct cli *c, enum service_id s, long limit)
 	}
 	while (n < limit) {
 		struct delivery d;
-		int r = broker_get(b, topology_dead_queue(s), &d, &cause);
+		int r = broker_get(b, q->queue, &d, &cause);
 
 		if (r < 0) {
-			cli_err("dead show: %s", cause);
+			cli_err("%s show: %s", q->cmd, cause);
 			ret = EX_UNAVAILABLE;
 			break;
 		}
@@ -112,22 +163,15 @@ dead_show(struct cli *c, enum service_id s, long limit)
 			break;
 		last = d.tag;
 		n++;
-		if (c->json) {
+		if (c->json)
 			json_object_array_add(arr, delivery_json(&d));
-		} else {
-			printf("--- %s #%ld\n  message_id: %s\n  type:       %s\n  order:      %s\n"
-			    "  reason:     %s\n  dead at:    %s\n  body:       %.*s%s\n",
-			    topology_dead_queue(s), n, d.message_id ? d.message_id : "-",
-			    d.type ? d.type : "-", d.correlation_id ? d.correlation_id : "-",
-			    delivery_header(&d, DEADLETTER_REASON) ? delivery_header(&d, DEADLETTER_REASON) : "-",
-			    delivery_header(&d, DEADLETTER_DEAD_AT) ? delivery_header(&d, DEADLETTER_DEAD_AT) : "-",
-			    (int)(d.len > 300 ? 300 : d.len), (char *)d.body, d.len > 300 ? "..." : "");
-		}
+		else
+			print_delivery(q, n, &d);
 		delivery_free(&d);
 	}
 	/* put them all back, in order */
 	if (last != 0 && broker_nack(b, last, 1, 1, &cause) != 0) {
-		cli_err("dead show: %s", cause);
+		cli_err("%s show: %s", q->cmd, cause);
 		ret = EX_UNAVAILABLE;
 	}
 	if (ret == 0 && c->json)
@@ -135,10 +179,46 @@ dead_show(struct cli *c, enum service_id s, long limit)
 	else
 		json_object_put(arr);
 	if (ret == 0 && !c->json && n == 0)
-		printf("%s is empty\n", topology_dead_queue(s));
+		cli_printf("%s is empty\n", q->queue);
 	free(cause);
 	broker_close(b);
 	return ret;
+}
+
+/*
+ * Send d on as a replay from q, with one batch of one. Returns its outcome
+ * (CONFIRM_ACK once taken), or CONFIRM_PENDING with *cause on failure.
+ */
+static enum confirm
+replay_one(struct broker_batch *bb, const struct held *q, const struct delivery *d, char **cause)
+{
+	struct broker_header h[BROKER_MAX_HEADERS];
+	struct broker_msg m;
+
+	broker_msg_of_delivery(&m, d);
+	m.headers = h;
+	if (q->svc != SVC__COUNT) {
+		/*
+		 * as the message was first published: none of the dead-letter
+		 * headers; through the service's retry exchange, not the default one
+		 */
+		m.exchange = topology_retry_exchange(q->svc);
+		m.routing_key = topology_queue(q->svc);
+		m.nheaders = deadletter_original_headers(d, h, BROKER_MAX_HEADERS);
+	} else {
+		m.exchange = d->exchange;
+		m.routing_key = d->routing_key;
+		m.nheaders = deadletter_original_headers(d, h, BROKER_MAX_HEADERS - 1);
+		/* still unroutable: returned to us, not caught by chorus.unrouted again */
+		if (delivery_header(d, BROKER_RETURN_UNROUTABLE) == NULL)
+			h[m.nheaders++] = (struct broker_header){ (char *)(uintptr_t)BROKER_RETURN_UNROUTABLE,
+			    (char *)(uintptr_t)"chorusctl" };
+	}
+	broker_batch_clear(bb);
+	if (broker_batch_add(bb, &m, cause) != 0 ||
+	    broker_batch_wait(bb, CLI_CONFIRM_TIMEOUT_MS, cause) != 0)
+		return CONFIRM_PENDING;
+	return broker_batch_status(bb, 0);
 }
 
 /* true when d was dead-lettered as forged: never replayed (docs/security.md). */
@@ -150,51 +230,15 @@ is_forged(const struct delivery *d)
 	return why != NULL && strncmp(why, "forged:", 7) == 0;
 }
 
-/*
- * Send dead letter d back to the service's queue as the message was first
- * published (none of the dead-letter headers), through the service's retry
- * exchange, with one batch of one; a forged one goes back to the end of
- * the dead-letter queue as it is. 0 once confirmed, -1 with *cause
- * otherwise.
- */
-static int
-replay_one(struct broker_batch *bb, const struct delivery *d, enum service_id s, char **cause)
-{
-	struct broker_header h[BROKER_MAX_HEADERS];
-	struct broker_msg m;
-
-	broker_msg_of_delivery(&m, d);
-	m.headers = h;
-	if (is_forged(d)) {
-		m.exchange = topology_dead_exchange(s);
-		m.routing_key = service_name(s);
-		memcpy(h, d->headers, d->nheaders * sizeof(*h));
-		m.nheaders = d->nheaders;
-	} else {
-		m.exchange = topology_retry_exchange(s);
-		m.routing_key = topology_queue(s);
-		m.nheaders = deadletter_original_headers(d, h, BROKER_MAX_HEADERS);
-	}
-	broker_batch_clear(bb);
-	if (broker_batch_add(bb, &m, cause) != 0 ||
-	    broker_batch_wait(bb, CLI_CONFIRM_TIMEOUT_MS, cause) != 0)
-		return -1;
-	if (broker_batch_status(bb, 0) != CONFIRM_ACK) {
-		*cause = xstrdup("replay not confirmed by the broker");
-		return -1;
-	}
-	return 0;
-}
-
-/* How many dead letters there are now, at most limit; -1 after printing why. */
+/* How many messages q holds now, at most limit; -1 after printing why. */
 static long
-replayable(struct broker *in, enum service_id s, long limit)
+replayable(struct broker *in, const struct held *q, long limit)
 {
 	char *cause = NULL;
-	long now = broker_queue_count(in, topology_dead_queue(s), &cause);
+	long now = broker_queue_count(in, q->queue, &cause);
 
 	if (now < 0) {
-		cli_err("dead replay: %s", cause);
+		cli_err("%s replay: %s", q->cmd, cause);
 		free(cause);
 		return -1;
 	}
@@ -202,49 +246,75 @@ replayable(struct broker *in, enum service_id s, long limit)
 }
 
 /*
- * dead replay: move up to limit dead letters back to the service's queue,
- * each confirmed before it is taken (acked) from the dead-letter queue.
+ * replay: send up to limit messages on, each confirmed before it is taken
+ * (acked) from q. One refused or returned (still unroutable) is kept and
+ * put back at the end: the others still go.
  */
 static int
-dead_replay(struct cli *c, enum service_id s, long limit)
+held_replay(struct cli *c, const struct held *q, long limit)
 {
 	struct broker *in = cli_broker(c, 0), *out = in ? cli_broker(c, 1) : NULL;
 	struct broker_batch *bb = out ? broker_batch_new(out) : NULL;
 	char *cause = NULL;
-	long n = 0, kept = 0;
+	uint64_t kept_last = 0;
+	long n = 0, kept = 0, forged = 0;
 	int ret = 0;
 
 	/* only what is there now: a replayed message that is still poison comes back */
-	if (out == NULL || (limit = replayable(in, s, limit)) < 0) {
+	if (out == NULL || (limit = replayable(in, q, limit)) < 0) {
 		ret = EX_UNAVAILABLE;
 		goto out;
 	}
-	while (n < limit) {
+	while (n + kept + forged < limit) {
 		struct delivery d;
-		int r = broker_get(in, topology_dead_queue(s), &d, &cause);
+		int r = broker_get(in, q->queue, &d, &cause);
+		enum confirm st;
 
 		if (r <= 0) {
 			ret = r < 0 ? EX_UNAVAILABLE : 0;
 			break;
 		}
-		kept += is_forged(&d);
-		if (replay_one(bb, &d, s, &cause) != 0)
-			ret = EX_PROTOCOL;
-		/* only now is the dead letter taken: a failure above leaves it in place */
-		else if (broker_ack(in, d.tag, 0, &cause) != 0)
+		if (q->svc != SVC__COUNT && is_forged(&d)) {
+			/* kept as the others left in place: the worker would refuse it again */
+			kept_last = d.tag;
+			forged++;
+			delivery_free(&d);
+			continue;
+		}
+		st = replay_one(bb, q, &d, &cause);
+		if (st == CONFIRM_PENDING) {
 			ret = EX_UNAVAILABLE;
+		} else if (st != CONFIRM_ACK) {
+			/* held unacked until the end, so the next get takes the next one */
+			cli_err("%s replay: message %s %s: left in %s", q->cmd,
+			    d.message_id ? d.message_id : "-", st == CONFIRM_RETURNED ?
+			    "still unroutable (no queue takes it)" : "refused (nack)", q->queue);
+			kept_last = d.tag;
+			kept++;
+		} else if (broker_ack(in, d.tag, 0, &cause) != 0) {
+			/* only now is it taken: a failure above leaves it in place */
+			ret = EX_UNAVAILABLE;
+		} else {
+			n++;
+		}
 		delivery_free(&d);
 		if (ret != 0)
 			break;
-		n++;
 	}
+	if (ret == 0 && kept_last != 0 && broker_nack(in, kept_last, 1, 1, &cause) != 0)
+		ret = EX_UNAVAILABLE;
 	if (ret != 0 && cause != NULL)
-		cli_err("dead replay: %s", cause);
+		cli_err("%s replay: %s", q->cmd, cause);
 	else if (ret == 0 && !c->quiet)
-		printf("replayed %ld message(s) from %s to %s%s", n - kept, topology_dead_queue(s),
-		    topology_queue(s), kept > 0 ? "" : "\n");
-	if (ret == 0 && !c->quiet && kept > 0)
-		printf("; kept %ld forged one(s)\n", kept);
+		cli_printf("replayed %ld message(s) from %s%s%s", n, q->queue,
+		    q->svc != SVC__COUNT ? " to " : "",
+		    q->svc != SVC__COUNT ? topology_queue(q->svc) : "");
+	if (ret == 0 && !c->quiet && forged > 0)
+		cli_printf("; kept %ld forged one(s)", forged);
+	if (ret == 0 && !c->quiet)
+		cli_printf("\n");
+	if (ret == 0 && kept > 0)
+		ret = EX_UNAVAILABLE;
 out:
 	free(cause);
 	broker_batch_free(bb);
@@ -253,9 +323,9 @@ out:
 	return ret;
 }
 
-/* dead list: how many messages each dead-letter queue holds. */
+/* list: how many messages each of qs holds. */
 static int
-dead_list(struct cli *c)
+held_list(struct cli *c, const struct held *qs, size_t nq)
 {
 	struct broker *b = cli_broker(c, 0);
 	struct json_object *o;
@@ -264,20 +334,19 @@ dead_list(struct cli *c)
 	if (b == NULL)
 		return EX_UNAVAILABLE;
 	o = json_object_new_object();
-	for (int i = 0; i < SVC__COUNT; i++) {
-		const char *q = topology_dead_queue((enum service_id)i);
-		long n = broker_queue_count(b, q, &cause);
+	for (size_t i = 0; i < nq; i++) {
+		long n = broker_queue_count(b, qs[i].queue, &cause);
 
 		if (n < 0) {
-			cli_err("dead list: %s (run chorusctl declare?)", cause);
+			cli_err("%s list: %s (run chorusctl declare?)", qs[i].cmd, cause);
 			free(cause);
 			json_object_put(o);
 			broker_close(b);
 			return EX_UNAVAILABLE;
 		}
-		json_object_object_add(o, q, json_object_new_int64(n));
+		json_object_object_add(o, qs[i].queue, json_object_new_int64(n));
 		if (!c->json)
-			printf("%-24s %ld\n", q, n);
+			cli_printf("%-24s %ld\n", qs[i].queue, n);
 	}
 	broker_close(b);
 	if (c->json)
@@ -287,9 +356,9 @@ dead_list(struct cli *c)
 	return 0;
 }
 
-/* dead purge: empty one dead-letter queue. */
+/* purge: empty q. */
 static int
-dead_purge(struct cli *c, enum service_id s)
+held_purge(struct cli *c, const struct held *q)
 {
 	struct broker *b = cli_broker(c, 0);
 	char *cause = NULL;
@@ -297,34 +366,71 @@ dead_purge(struct cli *c, enum service_id s)
 
 	if (b == NULL)
 		return EX_UNAVAILABLE;
-	n = broker_purge(b, topology_dead_queue(s), &cause);
+	n = broker_purge(b, q->queue, &cause);
 	broker_close(b);
 	if (n < 0) {
-		cli_err("dead purge: %s", cause);
+		cli_err("%s purge: %s", q->cmd, cause);
 		free(cause);
 		return EX_UNAVAILABLE;
 	}
 	if (!c->quiet)
-		printf("purged %ld message(s) from %s\n", n, topology_dead_queue(s));
+		cli_printf("purged %ld message(s) from %s\n", n, q->queue);
 	return 0;
+}
+
+/* One of show, replay, purge on q; argv[from] on are its options. -1: not one. */
+static int
+held_cmd(struct cli *c, const struct held *q, const char *sub, int argc, char **argv, int from)
+{
+	long limit;
+
+	if (strcmp(sub, "purge") == 0)
+		return argc == from ? held_purge(c, q) : -1;
+	if (strcmp(sub, "show") != 0 && strcmp(sub, "replay") != 0)
+		return -1;
+	limit = limit_arg(argc, argv, from, strcmp(sub, "show") == 0 ? 10 : 1000000);
+	if (limit < 1) {
+		cli_err("%s %s: --limit must be a whole number >= 1", q->cmd, sub);
+		return EX_USAGE;
+	}
+	return strcmp(sub, "show") == 0 ? held_show(c, q, limit) : held_replay(c, q, limit);
 }
 
 int
 cmd_dead(struct cli *c, int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "";
+	struct held all[SVC__COUNT], q;
 	enum service_id s;
+	int r = -1;
 
-	if (strcmp(sub, "list") == 0)
-		return dead_list(c);
-	if ((s = dead_service(argc, argv)) == SVC__COUNT)
-		return EX_USAGE;
-	if (strcmp(sub, "show") == 0)
-		return dead_show(c, s, limit_arg(argc, argv, 10));
-	if (strcmp(sub, "replay") == 0)
-		return dead_replay(c, s, limit_arg(argc, argv, 1000000));
-	if (strcmp(sub, "purge") == 0)
-		return dead_purge(c, s);
-	dead_service(0, argv);
+	for (int i = 0; i < SVC__COUNT; i++)
+		all[i] = held_dead((enum service_id)i);
+	if (strcmp(sub, "list") == 0 && argc == 2)
+		return held_list(c, all, SVC__COUNT);
+	if (argc >= 3 && (s = service_from_name(argv[2])) != SVC__COUNT) {
+		q = held_dead(s);
+		r = held_cmd(c, &q, sub, argc, argv, 3);
+	}
+	if (r >= 0)
+		return r;
+	cli_err("usage: chorusctl dead list | dead show|replay|purge order|inventory|payment "
+	    "[--limit N]");
+	return EX_USAGE;
+}
+
+int
+cmd_unrouted(struct cli *c, int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "";
+	int r = -1;
+
+	if (strcmp(sub, "list") == 0 && argc == 2)
+		return held_list(c, &unrouted, 1);
+	if (argc >= 2)
+		r = held_cmd(c, &unrouted, sub, argc, argv, 2);
+	if (r >= 0)
+		return r;
+	cli_err("usage: chorusctl unrouted list | unrouted show|replay|purge [--limit N]");
 	return EX_USAGE;
 }

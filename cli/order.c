@@ -128,7 +128,7 @@ order_place(struct cli *c, int argc, char **argv, char *order_id_out, size_t out
 	if ((ret = cli_publish_one(b, ev, "chorusctl")) == 0) {
 		strlcpy_(order_id_out, ev->order_id, outlen);
 		if (!c->quiet)
-			printf("placed order %s (event %s)\n", ev->order_id, ev->id);
+			cli_printf("placed order %s (event %s)\n", ev->order_id, ev->id);
 	}
 out:
 	broker_close(b);
@@ -173,11 +173,11 @@ order_show(struct cli *c, const char *id)
 		rows = cli_rows_json(res);
 		found |= PQntuples(res) > 0;
 		if (!c->json) {
-			printf("%s (%s service):\n", label[s], service_name((enum service_id)s));
+			cli_printf("%s (%s service):\n", label[s], service_name((enum service_id)s));
 			if (PQntuples(res) == 0)
-				printf("  (none)\n");
+				cli_printf("  (none)\n");
 			for (int f = 0; f < PQnfields(res) && PQntuples(res) > 0; f++)
-				printf("  %-15s %s\n", PQfname(res, f),
+				cli_printf("  %-15s %s\n", PQfname(res, f),
 				    PQgetisnull(res, 0, f) ? "-" : PQgetvalue(res, 0, f));
 		}
 		json_object_object_add(all, label[s], json_object_array_length(rows) ?
@@ -239,7 +239,7 @@ order_wait(struct cli *c, const char *id, double timeout)
 		json_object_object_add(o, "reason", json_object_new_string(reason));
 		cli_print_json(o);
 	} else if (ret == 0 && !c->quiet) {
-		printf("%s %s%s%s\n", id, status, reason[0] ? " " : "", reason);
+		cli_printf("%s %s%s%s\n", id, status, reason[0] ? " " : "", reason);
 	} else if (ret == EX_TEMPFAIL) {
 		cli_err("order %s not finished after %.0f s (status %s)", id, timeout, status);
 	}

@@ -23,7 +23,7 @@ cmd_outbox(struct cli *c, int argc, char **argv)
 		return EX_USAGE;
 	}
 	if (!c->json)
-		printf("%-10s %8s %12s %10s %s\n", "service", "pending", "oldest_age_s", "published",
+		cli_printf("%-10s %8s %12s %10s %s\n", "service", "pending", "oldest_age_s", "published",
 		    "failing");
 	for (int s = 0; s < SVC__COUNT; s++) {
 		struct db *db = cli_db(c, (enum service_id)s);
@@ -54,7 +54,7 @@ cmd_outbox(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "failing", json_object_new_int64(atoll(PQgetvalue(res, 0, 3))));
 		json_object_array_add(arr, o);
 		if (!c->json)
-			printf("%-10s %8s %12s %10s %s\n", service_name((enum service_id)s),
+			cli_printf("%-10s %8s %12s %10s %s\n", service_name((enum service_id)s),
 			    PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
 			    PQgetvalue(res, 0, 3));
 		PQclear(res);

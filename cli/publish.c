@@ -83,7 +83,7 @@ publish_raw(struct cli *c, const char *raw, const char *queue, const char *excha
 		goto out;
 	}
 	if (!c->quiet)
-		printf("published %zu bytes to %s\n", len, queue ? queue : exchange);
+		cli_printf("published %zu bytes to %s\n", len, queue ? queue : exchange);
 	ret = 0;
 out:
 	free(cause);
@@ -199,9 +199,9 @@ publish_events(struct cli *c, const char *type, const struct publish_opts *po)
 		ret = cli_publish(b, (size_t)po->count, from_template, &ta, PUBLISH_WINDOW, po->rate,
 		    "chorusctl", NULL, NULL);
 	if (ret == 0 && !c->quiet && po->count == 1)
-		printf("published %s %s (order %s)\n", type, first->id, first->order_id);
+		cli_printf("published %s %s (order %s)\n", type, first->id, first->order_id);
 	else if (ret == 0 && !c->quiet)
-		printf("published %lld %s events\n", po->count, type);
+		cli_printf("published %lld %s events\n", po->count, type);
 out:
 	broker_close(b);
 	free(first);

@@ -49,7 +49,7 @@ cmd_migrate(struct cli *c, int argc, char **argv)
 			return EX_SOFTWARE;
 		}
 		if (!c->quiet)
-			printf("%s: %d migration(s) applied%s\n", service_name((enum service_id)s), n,
+			cli_printf("%s: %d migration(s) applied%s\n", service_name((enum service_id)s), n,
 			    n == 0 ? " (up to date)" : "");
 	}
 	return 0;
@@ -78,7 +78,7 @@ cmd_declare(struct cli *c, int argc, char **argv)
 	}
 	broker_close(b);
 	if (!c->quiet)
-		printf("topology declared: exchanges chorus.<service>, chorus.<service>.retry, "
+		cli_printf("topology declared: exchanges chorus.<service>, chorus.<service>.retry, "
 		    "chorus.<service>.dlx, chorus.unrouted; queues chorus.<service>.events, "
 		    ".retry.<delay> and .dead\n");
 	return 0;

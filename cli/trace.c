@@ -129,6 +129,7 @@ from_dead_letters(struct cli *c, const char *order_id, long limit, struct timeli
 			struct delivery d;
 			int r = broker_get(b, topology_dead_queue((enum service_id)s), &d, &cause);
 			const char *at, *why;
+			char whybuf[512];
 
 			if (r < 0) {
 				cli_err("trace: %s", cause);
@@ -143,7 +144,7 @@ from_dead_letters(struct cli *c, const char *order_id, long limit, struct timeli
 			if ((d.correlation_id && strcmp(d.correlation_id, order_id) == 0) ||
 			    memmem(d.body, d.len, order_id, strlen(order_id)) != NULL) {
 				at = delivery_header(&d, DEADLETTER_DEAD_AT);
-				why = delivery_header(&d, DEADLETTER_REASON);
+				why = deadletter_reason(&d, whybuf, sizeof(whybuf));
 				add(t, at ? at : "?", service_name((enum service_id)s), "dead-lettered",
 				    d.type, d.message_id, NULL, NULL, xasprintf("reason: %s", why ? why : "?"));
 			}
@@ -183,7 +184,7 @@ print_timeline(const struct cli *c, const struct timeline *t)
 	struct json_object *arr = json_object_new_array();
 
 	if (!c->json)
-		printf("%-27s %-9s %-13s %-27s %-36s %-8s %s\n", "time (UTC)", "service", "what",
+		cli_printf("%-27s %-9s %-13s %-27s %-36s %-8s %s\n", "time (UTC)", "service", "what",
 		    "type", "event id", "cause", "detail");
 	for (size_t i = 0; i < t->n; i++) {
 		const struct entry *e = &t->e[i];
@@ -191,7 +192,7 @@ print_timeline(const struct cli *c, const struct timeline *t)
 		if (c->json)
 			json_object_array_add(arr, entry_json(e));
 		else
-			printf("%-27s %-9s %-13s %-27s %-36s %-8.8s %s%s%s\n", e->time, e->service,
+			cli_printf("%-27s %-9s %-13s %-27s %-36s %-8.8s %s%s%s\n", e->time, e->service,
 			    e->what, e->type, e->id, e->caused_by, e->detail,
 			    strcmp(e->trace, "-") ? " trace " : "", strcmp(e->trace, "-") ? e->trace : "");
 	}

@@ -95,7 +95,7 @@ cmd_wait_quiet(struct cli *c, int argc, char **argv)
 		last_rows = rows;
 		if (calm >= 3) {
 			if (!c->quiet)
-				printf("quiet: queues empty, outboxes drained\n");
+				cli_printf("quiet: queues empty, outboxes drained\n");
 			break;
 		}
 		if (clock_s() - start > timeout) {

@@ -108,12 +108,15 @@ problem(struct aggregate *out, unsigned status, const char *title, const char *i
 static void
 append(char **b, size_t *len, size_t *cap, const char *s, size_t n)
 {
+	if (n == 0 && *b != NULL)
+		return;
 	if (*len + n + 1 > *cap) {
 		while (*len + n + 1 > *cap)
 			*cap = *cap ? *cap * 2 : 1024;
 		*b = xrealloc(*b, *cap);
 	}
-	memcpy(*b + *len, s, n);
+	if (n > 0)
+		memcpy(*b + *len, s, n);
 	*len += n;
 	(*b)[*len] = '\0';
 }

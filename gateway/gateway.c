@@ -181,18 +181,18 @@ on_poll(struct upstream_timer *t)
 static bool
 still_pending(struct exchange *x)
 {
-	struct upstream_call *c = &x->calls[PART_ORDER];
-	struct part parts[PART__COUNT];
-	struct aggregate a;
+	const struct part *r = &x->calls[PART_ORDER].result;
+	struct json_object *o, *st;
+	bool pending = false;
 
-	if (c->result.err != PART_OK ||
-	    part_classify(c->result.status, c->result.body, c->result.len) != PART_OK)
+	if (r->err != PART_OK || r->status != 200)
 		return false;
-	memset(parts, 0, sizeof(parts));
-	parts[PART_ORDER] = c->result;
-	aggregate_build(parts, x->id, &a);
-	free(a.body);
-	return a.order_status[0] != '\0' && !aggregate_final(a.order_status);
+	o = aggregate_parse_object(r->body, r->len);
+	if (o != NULL && json_object_object_get_ex(o, "status", &st) &&
+	    json_object_is_type(st, json_type_string))
+		pending = !aggregate_final(json_object_get_string(st));
+	json_object_put(o);
+	return pending;
 }
 
 static void

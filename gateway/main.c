@@ -55,6 +55,8 @@ on_signal(int sig)
 		reload_flag = 1;
 		return;
 	}
+	if (sig == SIGALRM)
+		return;		/* the gateway sets no alarm */
 	if (stop_flag)
 		_exit(EX_SOFTWARE);	/* second signal: exit at once */
 	stop_flag = 1;
@@ -164,7 +166,6 @@ int
 main(int argc, char **argv)
 {
 	struct conf cfg;
-	struct sigaction sa;
 	struct http_server *srv = NULL;
 	struct http_server *health = NULL;
 	struct gateway *gw = NULL;
@@ -184,14 +185,7 @@ main(int argc, char **argv)
 
 	/* 2. logging and signals */
 	log_init("gateway", (enum log_level)cfg.log_level);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	daemon_signals(on_signal);
 	watchdog_ms = daemon_watchdog_ms();
 	log_info("msg=\"starting\" version=%s pid=%ld libcurl=%s libmicrohttpd=%s json-c=%s "
 	    "order=%s inventory=%s payment=%s", PACKAGE_VERSION, (long)getpid(),

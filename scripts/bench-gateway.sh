@@ -99,6 +99,11 @@ wait_ready "$CHORUS_STACK_DIR/gateway.log"
 "$build/chorusctl" -q stock set sku-bench 1000000000
 "$build/chorusctl" -q account set cust-bench 1000000000000
 orders() { psql "$CHORUS_ORDER_DATABASE_URL" -XAtqc "SELECT count(*) FROM orders"; }
+# cpu_ms PID: CPU time (user + system) the process used so far, in ms
+tick=$(getconf CLK_TCK)
+cpu_ms() { awk -v t="$tick" '{ print int(($14 + $15) * 1000 / t) }' "/proc/$1/stat"; }
+# per_req CPU0 CPU1 REQUESTS: gateway CPU ms per request
+per_req() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.3f", n > 0 ? (b - a) / n : 0 }'; }
 
 # --- 1. POST ---------------------------------------------------------------------------
 lua=$CHORUS_STACK_DIR/post.lua
@@ -108,13 +113,16 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"customer_id":"cust-bench","items":[{"sku":"sku-bench","quantity":1}],"total_cents":1,"currency":"EUR"}'
 LUA
 n0=$(orders)
+c0=$(cpu_ms "$gwpid")
 say "POST /api/v1/orders for ${dur} s, 32 connections"
 wrk -t2 -c32 -d"${dur}s" --latency -s "$lua" "http://$gw/api/v1/orders" >"$CHORUS_STACK_DIR/post.out"
 n1=$(orders)
+c1=$(cpu_ms "$gwpid")
 post_rate=$(awk '/^Requests\/sec/ { print $2 }' "$CHORUS_STACK_DIR/post.out")
 post_bad=$(awk '/Non-2xx/ { print $5 }' "$CHORUS_STACK_DIR/post.out")
 post_p99=$(awk '$1 == "99%" { print $2 }' "$CHORUS_STACK_DIR/post.out")
 post_total=$(awk '/requests in/ { print $1 }' "$CHORUS_STACK_DIR/post.out")
+post_cpu=$(per_req "$c0" "$c1" "$post_total")
 
 # --- 2. and 3. GET aggregated ---------------------------------------------------------------
 id=bench-view
@@ -124,10 +132,13 @@ curl -s -o /dev/null -XPOST -H 'Content-Type: application/json' "http://$gw/api/
 [ "$(curl -s "http://$gw/api/v1/orders/$id?wait=10" | jq -r .complete)" = true ] ||
 	{ say "the aggregated view of $id is not complete"; exit 1; }
 say "GET /api/v1/orders/$id for ${dur} s, 64 connections"
+c0=$(cpu_ms "$gwpid")
 wrk -t2 -c64 -d"${dur}s" --latency "http://$gw/api/v1/orders/$id" >"$CHORUS_STACK_DIR/get.out"
+c1=$(cpu_ms "$gwpid")
 get_rate=$(awk '/^Requests\/sec/ { print $2 }' "$CHORUS_STACK_DIR/get.out")
 get_p99=$(awk '$1 == "99%" { print $2 }' "$CHORUS_STACK_DIR/get.out")
 get_bad=$(awk '/Non-2xx/ { print $5 }' "$CHORUS_STACK_DIR/get.out")
+get_cpu=$(per_req "$c0" "$c1" "$(awk '/requests in/ { print $1 }' "$CHORUS_STACK_DIR/get.out")")
 cat >"$CHORUS_STACK_DIR/paced.lua" <<'LUA'
 function delay() return 10 end
 LUA
@@ -139,10 +150,10 @@ paced_p50=$(awk '$1 == "50%" { print $2 }' "$CHORUS_STACK_DIR/paced.out")
 paced_p99=$(awk '$1 == "99%" { print $2 }' "$CHORUS_STACK_DIR/paced.out")
 rss=$(awk '/^VmHWM/ { printf "%.1f MB", $2 / 1024 }' "/proc/$gwpid/status")
 
-printf '\n| run | rate | p99 | notes |\n|---|---|---|---|\n'
-printf '| POST /api/v1/orders, 32 connections | %s orders/s | %s | %s requests, %s not 2xx; orders in the database: +%s |\n' \
-	"$post_rate" "$post_p99" "$post_total" "${post_bad:-0}" "$((n1 - n0))"
-printf '| GET aggregated, 64 connections | %s req/s | %s | %s not 2xx |\n' "$get_rate" "$get_p99" "${get_bad:-0}"
-printf '| GET aggregated, paced (~2,000/s) | %s req/s | %s (p50 %s) | |\n' "$paced_rate" "$paced_p99" "$paced_p50"
-printf '| gateway peak RSS | %s | | |\n' "$rss"
+printf '\n| run | rate | p99 | gateway CPU per request | notes |\n|---|---|---|---|---|\n'
+printf '| POST /api/v1/orders, 32 connections | %s orders/s | %s | %s ms | %s requests, %s not 2xx; orders in the database: +%s |\n' \
+	"$post_rate" "$post_p99" "$post_cpu" "$post_total" "${post_bad:-0}" "$((n1 - n0))"
+printf '| GET aggregated, 64 connections | %s req/s | %s | %s ms | %s not 2xx |\n' "$get_rate" "$get_p99" "$get_cpu" "${get_bad:-0}"
+printf '| GET aggregated, paced (~2,000/s) | %s req/s | %s (p50 %s) | | |\n' "$paced_rate" "$paced_p99" "$paced_p50"
+printf '| gateway peak RSS | %s | | | |\n' "$rss"
 printf '\nload average before the run: %s (2 cores: other processes took the machine meanwhile)\n' "$load_before"

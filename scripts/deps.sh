@@ -18,6 +18,7 @@ packages=(
 	libcurl4-openssl-dev jq wrk chromium
 	rabbitmq-server postgresql postgresql-client openssl
 	curl ca-certificates python3 systemd groff-base man-db
+	devscripts binutils clang
 )
 
 check_only=false

@@ -69,21 +69,56 @@ batch_tx_free(struct batch_tx *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/*
+ * The AMQP properties type and message_id, when present, name what the body
+ * holds: the console and the dead-letter tools show them, so a message must
+ * not say one thing there and carry another. Absent they are no lie (raw
+ * publishers may leave them out): the body alone counts. 0, or -1 with why.
+ */
+static int
+properties_match(const struct delivery *d, const struct event *ev, char *why, size_t whylen)
+{
+	const char *what = NULL, *got = NULL, *want = NULL;
+	char shown[80];
+
+	if (d->type != NULL && strcmp(d->type, event_type_name(ev->type)) != 0) {
+		what = "type";
+		got = d->type;
+		want = event_type_name(ev->type);
+	} else if (d->message_id != NULL && strcmp(d->message_id, ev->id) != 0) {
+		what = "message_id";
+		got = d->message_id;
+		want = ev->id;
+	}
+	if (what == NULL)
+		return 0;
+	envelope_printable(shown, sizeof(shown), got);
+	snprintf(why, whylen, "property_mismatch: AMQP %s \"%s\" is not the body's \"%s\"",
+	    what, shown, want);
+	return -1;
+}
+
 void
 batch_validate(struct slot *s, enum service_id svc, const struct conf *cfg)
 {
 	s->why[0] = '\0';
 	s->out = OUT_OK;
 	s->retried = origin_retry_path(&s->d, svc, cfg);
-	if (envelope_parse(s->d.body, s->d.len, &s->ev, s->why, sizeof(s->why)) != 0) {
+	if (s->d.dropped > 0) {
+		envelope_too_large(s->d.dropped, s->why, sizeof(s->why));
+		memset(&s->ev, 0, sizeof(s->ev));
+		s->out = OUT_POISON;
+	} else if (envelope_parse(s->d.body, s->d.len, &s->ev, s->why, sizeof(s->why)) != 0) {
 		s->ev.type = EV_UNKNOWN;
 		s->out = OUT_POISON;
 	} else if (!service_consumes(svc, s->ev.type)) {
 		snprintf(s->why, sizeof(s->why), "unexpected_type: %s is not consumed by %s",
 		    event_type_name(s->ev.type), service_name(svc));
 		s->out = OUT_POISON;
-	} else if (origin_check(&s->d, &s->ev, svc, cfg, s->why, sizeof(s->why)) != 0)
+	} else if (properties_match(&s->d, &s->ev, s->why, sizeof(s->why)) != 0 ||
+	    origin_check(&s->d, &s->ev, svc, cfg, s->why, sizeof(s->why)) != 0) {
 		s->out = OUT_POISON;
+	}
 }
 
 /* Round 1's own result: which events the inbox had not seen. */

@@ -37,6 +37,7 @@ struct broker {
 	char *user;		/* the login: every publish carries it as user_id */
 	struct broker_batch *batch;	/* the batch confirms and returns settle, or NULL */
 	char tls_why[256];	/* why the broker's certificate was refused, or "" */
+	size_t max_body;	/* 0: no limit */
 };
 
 /*
@@ -548,6 +549,24 @@ broker_bind(struct broker *b, const char *queue, const char *exchange, const cha
 }
 
 int
+broker_bind_on_header(struct broker *b, const char *dest, const char *source, const char *header,
+    char **cause)
+{
+	amqp_table_entry_t e[2];
+	amqp_table_t args = { 2, e };
+	char what[400];
+
+	table_str(&e[0], "x-match", "any");
+	/* a void value: the header's presence matches, whatever its value */
+	e[1].key = amqp_cstring_bytes(header);
+	e[1].value.kind = AMQP_FIELD_KIND_VOID;
+	amqp_exchange_bind(b->conn, CHANNEL, amqp_cstring_bytes(dest), amqp_cstring_bytes(source),
+	    amqp_empty_bytes, args);
+	snprintf(what, sizeof(what), "bind exchange %s to %s (header %s)", dest, source, header);
+	return rpc_ok(b, what, cause);
+}
+
+int
 broker_queue_stat(struct broker *b, const char *queue, long *messages, long *consumers,
     char **cause)
 {
@@ -609,10 +628,44 @@ broker_consume(struct broker *b, const char *queue, int prefetch, char **cause)
 	return rpc_ok(b, "basic.consume", cause);
 }
 
+static char *field_text(const amqp_field_value_t *v);
+
+/*
+ * A table as "{key=value, ...}" or an array as "[value, ...]", values
+ * rendered by field_text (e.g. the broker's x-death header: a list of the
+ * times the message was dead-lettered, the latest first).
+ */
+static char *
+compound_text(const amqp_field_value_t *v)
+{
+	int table = v->kind == AMQP_FIELD_KIND_TABLE;
+	int n = table ? v->value.table.num_entries : v->value.array.num_entries;
+	char *out = xstrdup(table ? "{" : "["), *next;
+
+	for (int i = 0; i < n; i++) {
+		const amqp_field_value_t *e = table ? &v->value.table.entries[i].value :
+		    &v->value.array.entries[i];
+		char *t = field_text(e), *key = table ?
+		    bytes_dup(v->value.table.entries[i].key) : NULL;
+
+		next = xasprintf("%s%s%s%s%s", out, i ? ", " : "", key ? key : "", key ? "=" : "", t);
+		free(out);
+		free(key);
+		free(t);
+		out = next;
+	}
+	next = xasprintf("%s%s", out, table ? "}" : "]");
+	free(out);
+	return next;
+}
+
 static char *
 field_text(const amqp_field_value_t *v)
 {
 	switch (v->kind) {
+	case AMQP_FIELD_KIND_TABLE:
+	case AMQP_FIELD_KIND_ARRAY:
+		return compound_text(v);
 	case AMQP_FIELD_KIND_UTF8:
 	case AMQP_FIELD_KIND_BYTES:
 		return bytes_dup(v->value.bytes);
@@ -668,9 +721,16 @@ copy_props(struct delivery *d, const amqp_basic_properties_t *p)
 	}
 }
 
+/* The body, unless it is over max (0: no limit): then only its size. */
 static void
-copy_body(struct delivery *d, amqp_bytes_t body)
+copy_body(struct delivery *d, amqp_bytes_t body, size_t max)
 {
+	if (max > 0 && body.len > max) {
+		d->dropped = body.len;
+		d->len = 0;
+		d->body = xstrdup("");
+		return;
+	}
 	d->len = body.len;
 	d->body = xmalloc(body.len + 1);
 	if (body.len > 0)
@@ -723,6 +783,12 @@ unexpected_frame(struct broker *b, char **cause)
 	}
 }
 
+void
+broker_set_max_body(struct broker *b, size_t max)
+{
+	b->max_body = max;
+}
+
 int
 broker_next(struct broker *b, int timeout_ms, struct delivery *d, char **cause)
 {
@@ -739,7 +805,7 @@ broker_next(struct broker *b, int timeout_ms, struct delivery *d, char **cause)
 		d->exchange = bytes_dup(env.exchange);
 		d->routing_key = bytes_dup(env.routing_key);
 		copy_props(d, &env.message.properties);
-		copy_body(d, env.message.body);
+		copy_body(d, env.message.body, b->max_body);
 		amqp_destroy_envelope(&env);
 		return 1;
 	}
@@ -781,7 +847,7 @@ broker_get(struct broker *b, const char *queue, struct delivery *d, char **cause
 		return -1;
 	}
 	copy_props(d, &msg.properties);
-	copy_body(d, msg.body);
+	copy_body(d, msg.body, b->max_body);
 	amqp_destroy_message(&msg);
 	return 1;
 }
@@ -1186,7 +1252,8 @@ broker_batch_id(const struct broker_batch *bb, size_t i)
 }
 
 void
-broker_event_msg(const struct broker_event *ev, struct broker_msg *m, struct broker_header *h)
+broker_event_msg(const struct broker_event *ev, struct broker_msg *m,
+    struct broker_header h[BROKER_EVENT_HEADERS])
 {
 	memset(m, 0, sizeof(*m));
 	m->exchange = ev->exchange;
@@ -1199,22 +1266,23 @@ broker_event_msg(const struct broker_event *ev, struct broker_msg *m, struct bro
 	m->correlation_id = ev->subject;
 	m->app_id = ev->app_id;
 	m->timestamp = ev->timestamp != 0 ? ev->timestamp : (int64_t)time(NULL);
-	if (ev->traceparent != NULL && ev->traceparent[0] != '\0') {
-		h->key = (char *)(uintptr_t)"traceparent";
-		h->value = (char *)(uintptr_t)ev->traceparent;
-		m->headers = h;
-		m->nheaders = 1;
-	}
+	m->headers = h;
+	if (ev->traceparent != NULL && ev->traceparent[0] != '\0')
+		h[m->nheaders++] = (struct broker_header){ (char *)(uintptr_t)"traceparent",
+		    (char *)(uintptr_t)ev->traceparent };
+	if (ev->return_unroutable != NULL)
+		h[m->nheaders++] = (struct broker_header){ (char *)(uintptr_t)BROKER_RETURN_UNROUTABLE,
+		    (char *)(uintptr_t)ev->return_unroutable };
 	m->mandatory = 1;
 }
 
 int
 broker_batch_add_event(struct broker_batch *bb, const struct broker_event *ev, char **cause)
 {
-	struct broker_header h;
+	struct broker_header h[BROKER_EVENT_HEADERS];
 	struct broker_msg m;
 
-	broker_event_msg(ev, &m, &h);
+	broker_event_msg(ev, &m, h);
 	return broker_batch_add(bb, &m, cause);
 }
 

@@ -27,7 +27,10 @@ struct broker;
 /* Most headers a message may carry (more is an error, never a silent cut). */
 #define BROKER_MAX_HEADERS 32
 
-/* Headers a message may carry, as strings (other kinds are rendered as text). */
+/*
+ * Headers a message may carry, as strings (other kinds are rendered as
+ * text: a table as "{key=value, ...}", an array as "[value, ...]").
+ */
 struct broker_header {
 	char *key;
 	char *value;
@@ -39,8 +42,9 @@ struct delivery {
 	int redelivered;
 	char *exchange;
 	char *routing_key;
-	void *body;
+	void *body;		/* NUL-terminated (len + 1 bytes) */
 	size_t len;
+	size_t dropped;		/* > max_body (broker_set_max_body): its size; body empty */
 	char *content_type;	/* NULL when the property is absent */
 	char *message_id;
 	char *type;
@@ -137,6 +141,12 @@ int broker_declare_queue(struct broker *b, const char *name,
     const struct broker_queue_args *args, char **cause);
 int broker_bind(struct broker *b, const char *queue, const char *exchange,
     const char *routing_key, char **cause);
+/*
+ * Bind exchange dest to exchange source (a headers exchange) for the
+ * messages that carry header, whatever its value.
+ */
+int broker_bind_on_header(struct broker *b, const char *dest, const char *source,
+    const char *header, char **cause);
 /* Messages in a queue (passive declare); -1 with *cause when it does not exist. */
 long broker_queue_count(struct broker *b, const char *queue, char **cause);
 /* 0 when the exchange exists (passive declare: needs no right), or -1 with *cause. */
@@ -151,6 +161,14 @@ int broker_queue_stat(struct broker *b, const char *queue, long *messages, long 
 /* Purge a queue; returns messages purged or -1. */
 long broker_purge(struct broker *b, const char *queue, char **cause);
 
+/*
+ * Bodies longer than max (0: no limit, the default) are not copied into a
+ * delivery: broker_next and broker_get leave its body empty and say the
+ * size in d->dropped. rabbitmq-c has read the body once by then (a broker
+ * bounds it with its max_message_size); that buffer is freed before
+ * broker_next returns, so a batch of oversized messages holds none of them.
+ */
+void broker_set_max_body(struct broker *b, size_t max);
 /* Start consuming queue with manual acks and the given prefetch. */
 int broker_consume(struct broker *b, const char *queue, int prefetch, char **cause);
 /*
@@ -226,6 +244,14 @@ enum confirm broker_batch_status(const struct broker_batch *bb, size_t i);
 /* The message_id message i was published with ("" when none); valid until clear/free. */
 const char *broker_batch_id(const struct broker_batch *bb, size_t i);
 
+/*
+ * The header that asks for a message to be returned (mandatory) when no
+ * queue takes it, instead of being caught by the alternate exchange
+ * chorus.unrouted (see topology.h). Its value names who sent it. Not
+ * "x-": a headers exchange does not match on x- headers.
+ */
+#define BROKER_RETURN_UNROUTABLE "chorus-return-unroutable"
+
 /* A Chorus event as it goes on the wire (contract section 3); NULL: left out. */
 struct broker_event {
 	const char *exchange;
@@ -238,17 +264,26 @@ struct broker_event {
 	const char *app_id;		/* who publishes: chorus-<service>, chorusctl */
 	int64_t timestamp;		/* seconds since the epoch; 0: now */
 	const char *traceparent;	/* the header traceparent; NULL or "": none */
+	/*
+	 * NULL: an unroutable event is caught by chorus.unrouted. Else (a
+	 * worker's outbox) it comes back CONFIRM_RETURNED: header
+	 * BROKER_RETURN_UNROUTABLE with this value.
+	 */
+	const char *return_unroutable;
 };
+
+/* Headers broker_event_msg may set. */
+#define BROKER_EVENT_HEADERS 2
 
 /*
  * The message of a Chorus event, the same from every publisher: content_type
  * application/cloudevents+json, persistent, message_id, type,
- * correlation_id, timestamp, app_id, header traceparent, mandatory. *m
- * points into ev and into *h (storage for the header): keep both while m
- * is used.
+ * correlation_id, timestamp, app_id, header traceparent (and
+ * BROKER_RETURN_UNROUTABLE), mandatory. *m points into ev and into h
+ * (storage for the headers): keep both while m is used.
  */
 void broker_event_msg(const struct broker_event *ev, struct broker_msg *m,
-    struct broker_header *h);
+    struct broker_header h[BROKER_EVENT_HEADERS]);
 /* broker_batch_add of the event's message (broker_event_msg). */
 int broker_batch_add_event(struct broker_batch *bb, const struct broker_event *ev, char **cause)
     __attribute__((warn_unused_result));

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "broker.h"
 #include "conf.h"
@@ -362,7 +363,7 @@ conf_set_arg(struct conf *cfg, const char *arg, char **cause)
 	int r;
 
 	if (eq == NULL || eq == arg) {
-		*cause = xasprintf("option -o: '%s' is not key=value", arg);
+		*cause = xasprintf("option -o: expected key=value (no '=' or no key)");
 		return -1;
 	}
 	key = xstrndup(arg, (size_t)(eq - arg));
@@ -414,7 +415,7 @@ conf_load_file(struct conf *cfg, const char *path, int required, char **cause)
 		if (*s == '[') {
 			char *close = strchr(s, ']');
 			if (close == NULL || close[1] != '\0' || close - s - 1 >= (long)sizeof(section)) {
-				*cause = xasprintf("%s: bad section line '%s'", where, s);
+				*cause = xasprintf("%s: bad section line (expected '[name]')", where);
 				goto out;
 			}
 			*close = '\0';
@@ -423,7 +424,8 @@ conf_load_file(struct conf *cfg, const char *path, int required, char **cause)
 		}
 		eq = strchr(s, '=');
 		if (eq == NULL) {
-			*cause = xasprintf("%s: expected 'key = value', got '%s'", where, s);
+			/* the line is not echoed: it may be a secret that lost its key */
+			*cause = xasprintf("%s: expected 'key = value' (no '=' on the line)", where);
 			goto out;
 		}
 		*eq = '\0';
@@ -635,12 +637,111 @@ conf_key_default(size_t i)
 	return i < NKEYS ? conf_keys[i].def : NULL;
 }
 
+/* true when a key or parameter name says it holds a secret. */
+static int
+secret_name(const char *name, size_t n)
+{
+	static const char *const words[] = { "password", "secret", NULL };
+
+	for (const char *const *w = words; *w != NULL; w++)
+		for (size_t i = 0; i + strlen(*w) <= n; i++)
+			if (strncasecmp(name + i, *w, strlen(*w)) == 0)
+				return 1;
+	return 0;
+}
+
 int
 conf_key_secret(size_t i)
 {
 	/* URLs may carry passwords */
 	return i < NKEYS && (strstr(conf_keys[i].name, "_url") != NULL ||
-	    strstr(conf_keys[i].name, "password") != NULL);
+	    secret_name(conf_keys[i].name, strlen(conf_keys[i].name)));
+}
+
+/* Append n bytes of s to the string *out (malloc'ed, room for the masked value). */
+static void
+append(char **out, size_t *len, const char *s, size_t n)
+{
+	memcpy(*out + *len, s, n);
+	*len += n;
+	(*out)[*len] = '\0';
+}
+
+/*
+ * The end of a parameter value starting at v: in a URL query up to '&' or
+ * '#'; in a conninfo up to white space, or a quoted value ('it''s',
+ * backslash escapes) to its closing quote.
+ */
+static const char *
+value_end(const char *v, int query)
+{
+	if (query)
+		return v + strcspn(v, "&#");
+	if (*v == '\'') {
+		for (v++; *v != '\0' && *v != '\''; v++)
+			if (*v == '\\' && v[1] != '\0')
+				v++;
+		return *v == '\'' ? v + 1 : v;
+	}
+	while (*v != '\0' && !isspace((unsigned char)*v))
+		v++;
+	return v;
+}
+
+char *
+conf_mask(const char *name, const char *value)
+{
+	const char *scheme = strstr(value, "://"), *p = value, *at = NULL, *colon = NULL;
+	size_t len = 0;
+	int query = 0;
+	char *out;
+
+	if (secret_name(name, strlen(name)))
+		return xstrdup(value[0] != '\0' ? "****" : "");
+	/* room enough: a secret takes 7 bytes at least ("secret="), "****" adds 4 */
+	out = xmalloc(3 * strlen(value) + 8);
+	out[0] = '\0';
+	/* URL user:password@: the last '@' before the query, the first ':' before it */
+	if (scheme != NULL) {
+		const char *q = scheme + 3 + strcspn(scheme + 3, "?#");
+
+		for (const char *c = scheme + 3; c < q; c++)
+			if (*c == '@')
+				at = c;
+		if (at != NULL)
+			colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
+	}
+	if (colon != NULL) {
+		append(&out, &len, value, (size_t)(colon + 1 - value));
+		append(&out, &len, "****", 4);
+		p = at;
+	}
+	/* name=value parameters, in a URL's query or a conninfo string */
+	while (*p != '\0') {
+		const char *n = p, *eq;
+		size_t nlen = strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+
+		if (*p == '?')
+			query = 1;
+		eq = n + nlen;
+		while (!query && (*eq == ' ' || *eq == '\t'))
+			eq++;
+		if (nlen > 0 && *eq == '=' && (n == value || strchr("?& \t;", n[-1]) != NULL) &&
+		    secret_name(n, nlen)) {
+			const char *v = eq + 1, *e;
+
+			while (!query && (*v == ' ' || *v == '\t'))
+				v++;
+			e = value_end(v, query);
+			append(&out, &len, p, (size_t)(v - p));
+			append(&out, &len, "****", 4);
+			p = e;
+			continue;
+		}
+		append(&out, &len, p, nlen > 0 ? nlen : 1);
+		p += nlen > 0 ? nlen : 1;
+	}
+	return out;
 }
 
 char *

@@ -141,8 +141,16 @@ size_t conf_key_count(void);
 const char *conf_key_name(size_t i);
 const char *conf_key_help(size_t i);
 const char *conf_key_default(size_t i);
-/* true when key i holds a secret (its value is masked when shown). */
+/* true when key i holds a secret: a URL, or a name with "password" or "secret". */
 int conf_key_secret(size_t i);
+/*
+ * value of key name fit to be shown (malloc'ed): every password replaced by
+ * "****" -- a URL's user:password@, a ?password= / &password= query
+ * parameter, a conninfo password=... (quoted or not), any parameter whose
+ * name holds "password" or "secret" (sslpassword...), and the whole value
+ * of a key so named.
+ */
+char *conf_mask(const char *name, const char *value);
 /* The value of key i in cfg as text (malloc'ed). */
 char *conf_key_value(const struct conf *cfg, size_t i);
 /* The default config file path. */

@@ -76,8 +76,12 @@ connect_all(struct consumer *c, char **cause)
 	url = conf_amqp_url(cfg, svc);
 	c->in = broker_connect(url, &tls, name, (int)cfg->heartbeat_s,
 	    (int)cfg->connect_timeout_s, cause);
+	if (c->in == NULL)
+		goto fail;
+	/* an oversized body is never copied: it is poison by its size alone */
+	broker_set_max_body(c->in, ENVELOPE_MAX_BYTES);
 	/* the worker declares nothing (its user may not): chorusctl setup did */
-	if (c->in == NULL || topology_verify(c->in, svc, &c->policy, cause) != 0)
+	if (topology_verify(c->in, svc, &c->policy, cause) != 0)
 		goto fail;
 	snprintf(name, sizeof(name), "chorus-%s forwarding", service_name(svc));
 	c->out = broker_connect(url, &tls, name, (int)cfg->heartbeat_s,

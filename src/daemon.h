@@ -22,6 +22,11 @@
  */
 int daemon_load_conf(int argc, char **argv, const char *about, struct conf *cfg,
     int *check_only);
+/*
+ * Signals: handler (which only sets flags) for SIGTERM, SIGINT, SIGHUP and
+ * SIGALRM; SIGPIPE ignored (a closed peer is an error return, not a death).
+ */
+void daemon_signals(void (*handler)(int));
 /* sd_notify(0, ...) with printf formatting; nothing without systemd. */
 void daemon_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The watchdog interval systemd asked for (WATCHDOG_USEC), in ms; 0 when none. */

@@ -38,10 +38,19 @@ db_connect(const char *url, const char *application_name, int timeout_s,
 	/* dbname (the URL, expanded) last: what the URL sets wins over these defaults */
 	const char *keys[] = { "application_name", "connect_timeout", "keepalives",
 		"keepalives_idle", "keepalives_interval", "keepalives_count", "dbname", NULL };
-	char tmo[16], set[64];
+	char tmo[16], set[64], *err = NULL;
 	const char *vals[8];
+	PQconninfoOption *opts;
 	struct db *db;
 
+	/* libpq's message about a malformed URL or conninfo may quote its password */
+	if ((opts = PQconninfoParse(url, &err)) == NULL) {
+		PQfreemem(err);
+		*cause = xasprintf("the database URL is not a valid PostgreSQL URL or conninfo "
+		    "(libpq's message is not shown: it may quote a password)");
+		return NULL;
+	}
+	PQconninfoFree(opts);
 	snprintf(tmo, sizeof(tmo), "%d", timeout_s);
 	vals[0] = application_name;
 	vals[1] = tmo;

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "deadletter.h"
@@ -25,6 +26,7 @@ static const struct header_kind headers[] = {
 	{ DEADLETTER_ORIGINAL_USER_ID, 1 },
 	/* the broker's own dead-lettering (x-delivery-limit, TTL of the retry queues) */
 	{ "x-death", 0 },
+	{ "x-delivery-count", 0 },	/* a quorum queue's count of redeliveries */
 	{ "x-first-death-exchange", 0 },
 	{ "x-first-death-queue", 0 },
 	{ "x-first-death-reason", 0 },
@@ -81,4 +83,48 @@ deadletter_original_headers(const struct delivery *d, struct broker_header *h, s
 		if (find(d->headers[i].key) == NULL)
 			h[n++] = d->headers[i];
 	return n;
+}
+
+/*
+ * The value of key in the first table of text as broker.c renders x-death
+ * ("[{count=1, queue=q, reason=delivery_limit, ...}, {...}]"), into out.
+ */
+static int
+first_entry_value(const char *text, const char *key, char *out, size_t len)
+{
+	const char *end = strchr(text, '}'), *p = strchr(text, '{');
+	size_t klen = strlen(key), n;
+
+	if (p == NULL || end == NULL)
+		return -1;
+	while (p != NULL && p < end) {
+		p++;	/* past "{" or "," */
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			p += klen + 1;
+			n = strcspn(p, ",}");
+			snprintf(out, len, "%.*s", (int)n, p);
+			return 0;
+		}
+		p = strchr(p, ',');
+	}
+	return -1;
+}
+
+const char *
+deadletter_reason(const struct delivery *d, char *buf, size_t len)
+{
+	const char *ours = delivery_header(d, DEADLETTER_REASON), *death;
+	char why[64], queue[256];
+
+	if (ours != NULL)
+		return ours;
+	if ((death = delivery_header(d, "x-death")) == NULL ||
+	    first_entry_value(death, "reason", why, sizeof(why)) != 0)
+		return NULL;
+	if (first_entry_value(death, "queue", queue, sizeof(queue)) != 0)
+		snprintf(queue, sizeof(queue), "?");
+	snprintf(buf, len, "%s: dead-lettered by RabbitMQ from %s", why, queue);
+	return buf;
 }

@@ -36,6 +36,13 @@
 /* Who first published it: its AMQP user_id, verified by the broker (history). */
 #define DEADLETTER_ORIGINAL_USER_ID	"x-original-user-id"
 
+/*
+ * Why d was dead-lettered, into buf: x-chorus-reason when Chorus did it;
+ * when RabbitMQ did (x-death, latest first: e.g. past the queue's
+ * x-delivery-limit, a crash loop), "<its reason>: dead-lettered by
+ * RabbitMQ from <queue>", e.g. "delivery_limit: ...". NULL when neither.
+ */
+const char *deadletter_reason(const struct delivery *d, char *buf, size_t len);
 /* true when key is one of the headers above or of the broker's x-death family. */
 int deadletter_is_header(const char *key);
 /* true when key is a history header: a forward keeps the message's value. */

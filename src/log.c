@@ -2,6 +2,8 @@
  * log: key=value lines on stderr (see log.h). Under systemd (JOURNAL_STREAM
  * names our stderr) lines carry a "<N>" priority prefix and no timestamp,
  * since the journal adds its own; elsewhere they carry an RFC 3339 time.
+ * Values are escaped and quoted by escape.h (ESCAPE_LOG): whatever a value
+ * holds, it stays one field of one line.
  */
 #include "config.h"
 
@@ -14,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "log.h"
 
 static const char *log_service = "chorus";
@@ -102,13 +105,8 @@ log_vline(enum log_level level, const char *fmt, va_list ap)
 	}
 	if (r > 0)
 		n = (size_t)r < sizeof(line) ? (size_t)r : sizeof(line) - 1;
-	r = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	if (r > 0)
-		n += (size_t)r < sizeof(line) - n - 1 ? (size_t)r : sizeof(line) - n - 2;
-	/* one line per event: fold any newline the message carries */
-	for (size_t i = 0; i < n; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
+	/* one line per event, one field per key: every %s value escaped */
+	n += escape_vformat(line + n, sizeof(line) - n - 1, ESCAPE_LOG, fmt, ap);
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0)
 		return;

@@ -2,6 +2,11 @@
  * log: one line per event on stderr, key=value fields, with a journald
  * priority prefix ("<3>") when stderr is the journal, so that the journal
  * keeps the level. Thread-safe: each line is written with one write(2).
+ *
+ * Every %s argument is escaped (escape.h, ESCAPE_LOG): inside quotes of the
+ * format ("error=\"%s\"") quotes, backslashes and control characters are
+ * escaped; a bare value (event_id=%s) is put in quotes when it needs to be.
+ * So no value can end the line or make a field of its own.
  */
 #ifndef CHORUS_LOG_H
 #define CHORUS_LOG_H

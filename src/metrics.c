@@ -15,7 +15,7 @@
 static const char *const dead_names[DEAD__COUNT] = {
 	"too_large", "invalid_json", "not_an_object", "missing_attribute", "bad_attribute",
 	"unknown_type", "unexpected_type", "subject_mismatch", "missing_field", "bad_field",
-	"handler_error", "retries_exhausted", "other" };
+	"handler_error", "retries_exhausted", "property_mismatch", "other" };
 
 #define MAX_REGISTERED 64
 
@@ -47,12 +47,13 @@ static struct {
 	atomic_ulong written[EV__COUNT];
 	atomic_long backlog;
 	atomic_long oldest_age_ms;
+	atomic_long unrouted;
 	atomic_int consumer_up, relay_up;
 	struct histogram batch, batch_seconds;
 	struct metric reg[MAX_REGISTERED];
 	size_t nreg;
 	int registered_only;
-} m = { .service = "chorus" };
+} m = { .service = "chorus", .unrouted = -1 };
 
 void
 metrics_init(enum service_id svc)
@@ -140,6 +141,12 @@ metrics_outbox(long backlog, double oldest_age_s)
 {
 	atomic_store(&m.backlog, backlog);
 	atomic_store(&m.oldest_age_ms, (long)(oldest_age_s * 1000));
+}
+
+void
+metrics_unrouted(long n)
+{
+	atomic_store(&m.unrouted, n);
 }
 
 void
@@ -333,6 +340,12 @@ metrics_render(void)
 	    "Age of the oldest unpublished outbox row (0 when none).");
 	put(&o, "chorus_outbox_oldest_age_seconds{service=\"%s\"} %.3f\n", m.service,
 	    (double)atomic_load(&m.oldest_age_ms) / 1000);
+	if (atomic_load(&m.unrouted) >= 0) {
+		head(&o, "chorus_unrouted_messages", "gauge",
+		    "Events in chorus.unrouted: published by others, no queue took them.");
+		put(&o, "chorus_unrouted_messages{service=\"%s\"} %ld\n", m.service,
+		    atomic_load(&m.unrouted));
+	}
 	histogram(&o, "chorus_batch_size", "Deliveries per consumer transaction.", &m.batch,
 	    batch_bounds, NB_BATCH);
 	histogram(&o, "chorus_batch_duration_seconds",

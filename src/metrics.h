@@ -19,7 +19,7 @@ enum dead_reason {
 	DEAD_TOO_LARGE = 0, DEAD_INVALID_JSON, DEAD_NOT_AN_OBJECT, DEAD_MISSING_ATTRIBUTE,
 	DEAD_BAD_ATTRIBUTE, DEAD_UNKNOWN_TYPE, DEAD_UNEXPECTED_TYPE, DEAD_SUBJECT_MISMATCH,
 	DEAD_MISSING_FIELD, DEAD_BAD_FIELD, DEAD_HANDLER_ERROR, DEAD_RETRIES_EXHAUSTED,
-	DEAD_OTHER, DEAD__COUNT
+	DEAD_PROPERTY_MISMATCH, DEAD_OTHER, DEAD__COUNT
 };
 
 /*
@@ -60,6 +60,8 @@ void metrics_publish_failed(unsigned n);
 /* One batch: deliveries in it and seconds its transaction took. */
 void metrics_batch_done(unsigned size, double seconds);
 void metrics_outbox(long backlog, double oldest_age_s);
+/* Messages in chorus.unrouted; -1: not measured here (not rendered). */
+void metrics_unrouted(long n);
 void metrics_connected(int consumer, int relay);
 /*
  * Register a metric: name (e.g. "chorus_saga_outcomes_total"), type

@@ -37,6 +37,7 @@
 struct relay {
 	const struct conf *cfg;
 	enum service_id svc;
+	int watch_unrouted;	/* measure chorus.unrouted (cleared if it cannot be) */
 	pthread_t thread;
 	int wake_fd;		/* eventfd: relay_wake() counts, the thread polls it */
 	atomic_int draining;	/* publish what is pending, then exit */
@@ -201,6 +202,8 @@ publish(struct relay *r, struct round *rd, char **cause)
 			.app_id = app,
 			.timestamp = atoll(col(rd, i, C_TIME)),
 			.traceparent = col(rd, i, C_TRACE),
+			/* a worker's own event stays in its outbox until a queue takes it */
+			.return_unroutable = service_name(r->svc),
 		};
 
 		if (rd->fate[i] != ROW_PUBLISH)
@@ -414,6 +417,30 @@ measure_backlog(struct db *db, const struct frontier *f)
 	PQclear(res);
 }
 
+/*
+ * Refresh the depth of chorus.unrouted. A failure (the queue is gone, no
+ * permission: the broker closes the channel) is logged once and ends the
+ * watching, so it cannot make the relay reconnect every second. 0, or -1
+ * when the connection is to be made anew.
+ */
+static int
+measure_unrouted(struct relay *r, struct broker *b)
+{
+	char *cause = NULL;
+	long n = broker_queue_count(b, TOPOLOGY_UNROUTED, &cause);
+
+	if (n >= 0) {
+		metrics_unrouted(n);
+		return 0;
+	}
+	log_warn("msg=\"cannot measure %s, no longer trying\" error=\"%s\"", TOPOLOGY_UNROUTED,
+	    cause);
+	free(cause);
+	r->watch_unrouted = 0;
+	metrics_unrouted(-1);
+	return -1;
+}
+
 /* How a wait ended. */
 enum wake { WAKE_TIMEOUT, WAKE_LOCAL, WAKE_REMOTE };
 
@@ -558,8 +585,12 @@ serve(struct relay *r, struct db *db, struct broker *b)
 			break;
 		if (lead && clock_ms() >= next_measure) {
 			measure_backlog(db, f);	/* the active relay's worker reports the backlog */
+			if (r->watch_unrouted && measure_unrouted(r, b) != 0)
+				done = 0;
 			next_measure = clock_ms() + 1000;
 		}
+		if (done >= 0)
+			break;
 		if (!lead) {
 			if (atomic_load(&r->draining))
 				done = 1;	/* the active relay publishes what this instance wrote */
@@ -629,12 +660,13 @@ relay_main(void *arg)
 }
 
 struct relay *
-relay_start(const struct conf *cfg, enum service_id svc)
+relay_start(const struct conf *cfg, enum service_id svc, int watch_unrouted)
 {
 	struct relay *r = xcalloc(1, sizeof(*r));
 
 	r->cfg = cfg;
 	r->svc = svc;
+	r->watch_unrouted = watch_unrouted;
 	r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->wake_fd < 0 || pthread_create(&r->thread, NULL, relay_main, r) != 0) {
 		log_error("msg=\"cannot start the outbox relay thread\" error=\"%s\"", strerror(errno));

@@ -38,8 +38,12 @@
 
 struct relay;
 
-/* Start the relay thread of service svc; NULL if the thread cannot start. */
-struct relay *relay_start(const struct conf *cfg, enum service_id svc);
+/*
+ * Start the relay thread of service svc; NULL if the thread cannot start.
+ * watch_unrouted: while active, it also measures the depth of
+ * chorus.unrouted (metrics_unrouted) every second.
+ */
+struct relay *relay_start(const struct conf *cfg, enum service_id svc, int watch_unrouted);
 /* Wake the relay now (after a COMMIT that wrote outbox rows). Thread-safe, cheap. */
 void relay_wake(struct relay *r);
 /* true once the relay is connected to both PostgreSQL and RabbitMQ (active or standing by). */

@@ -110,15 +110,34 @@ declare_service(struct broker *b, enum service_id svc, const struct retry_policy
 	return 0;
 }
 
+/*
+ * The alternate exchange of the service exchanges sorts what no queue took:
+ * a message asking to be returned (BROKER_RETURN_UNROUTABLE: a worker's
+ * outbox) goes to an exchange bound to nothing, so it ends unroutable and
+ * returned to its publisher; any other goes on through the alternate
+ * exchange's own alternate exchange to the queue chorus.unrouted.
+ */
+static int
+declare_unrouted(struct broker *b, char **cause)
+{
+	struct broker_queue_args unrouted = { .quorum = 1 };
+
+	if (broker_declare_exchange(b, TOPOLOGY_UNROUTED_OTHERS, "fanout", NULL, cause) != 0 ||
+	    broker_declare_queue(b, TOPOLOGY_UNROUTED, &unrouted, cause) != 0 ||
+	    broker_bind(b, TOPOLOGY_UNROUTED, TOPOLOGY_UNROUTED_OTHERS, "", cause) != 0 ||
+	    broker_declare_exchange(b, TOPOLOGY_UNROUTED_RETURN, "fanout", NULL, cause) != 0 ||
+	    broker_declare_exchange(b, TOPOLOGY_UNROUTED, "headers", TOPOLOGY_UNROUTED_OTHERS,
+	    cause) != 0)
+		return -1;
+	return broker_bind_on_header(b, TOPOLOGY_UNROUTED_RETURN, TOPOLOGY_UNROUTED,
+	    BROKER_RETURN_UNROUTABLE, cause);
+}
+
 int
 topology_declare(struct broker *b, enum service_id svc, const struct retry_policy *p,
     char **cause)
 {
-	struct broker_queue_args unrouted = { .quorum = 1 };
-
-	if (broker_declare_exchange(b, TOPOLOGY_UNROUTED, "fanout", NULL, cause) != 0 ||
-	    broker_declare_queue(b, TOPOLOGY_UNROUTED, &unrouted, cause) != 0 ||
-	    broker_bind(b, TOPOLOGY_UNROUTED, TOPOLOGY_UNROUTED, "", cause) != 0)
+	if (declare_unrouted(b, cause) != 0)
 		return -1;
 	/* every service exchange: a service's queue is bound to the others' */
 	for (int s = 0; s < SVC__COUNT; s++)

@@ -3,7 +3,13 @@
  * declared idempotently with explicit arguments:
  *   chorus.order, chorus.inventory, chorus.payment   topic exchanges the
  *       services publish on, alternate-exchange chorus.unrouted
- *   chorus.unrouted   fanout exchange + quorum queue: events no queue wanted
+ *   chorus.unrouted   headers exchange (alternate exchange chorus.unrouted.others)
+ *       and quorum queue: events no queue wanted. An event carrying
+ *       BROKER_RETURN_UNROUTABLE (a worker's own, from its outbox) goes on to
+ *       chorus.unrouted.return, bound to nothing: it is returned to the
+ *       publisher (mandatory) and stays in the outbox. Any other goes on to
+ *       chorus.unrouted.others (fanout) and is kept in the queue
+ *       chorus.unrouted (chorusctl unrouted).
  *   chorus.<service>.events   quorum queue each worker consumes, bound to the
  *       routing keys of the types the service consumes, dead-lettering to
  *       chorus.<service>.dlx (at-least-once) past x-delivery-limit deliveries.
@@ -25,6 +31,8 @@
 #include "service.h"
 
 #define TOPOLOGY_UNROUTED "chorus.unrouted"
+#define TOPOLOGY_UNROUTED_OTHERS "chorus.unrouted.others"
+#define TOPOLOGY_UNROUTED_RETURN "chorus.unrouted.return"
 /* Deliveries of one message before the broker dead-letters it (a crash loop). */
 #define TOPOLOGY_DELIVERY_LIMIT 20
 

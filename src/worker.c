@@ -202,7 +202,6 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	struct conf cfg;
 	struct http_server *health;
 	struct api *api = NULL;
-	struct sigaction sa;
 	int check_only = 0, r;
 
 	/* 1. configuration */
@@ -227,17 +226,9 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 
 	/* 2. logging and signals */
 	log_init(svc, (enum log_level)cfg.log_level);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGALRM, &sa, NULL);
+	daemon_signals(on_signal);
 	shutdown_bound_s = cfg.shutdown_timeout_s;
 	watchdog_ms = daemon_watchdog_ms();
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
 	log_info("msg=\"starting\" version=%s pid=%ld librabbitmq=%s json-c=%s libpq=%d "
 	    "queue=chorus.%s.events", PACKAGE_VERSION, (long)getpid(), amqp_version(),
 	    json_c_version(), PQlibVersion(), svc);
@@ -262,7 +253,7 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 
 
 	/* 4. the relay: publishes what is pending from earlier runs at once */
-	the_relay = relay_start(&cfg, ops->handler.svc);
+	the_relay = relay_start(&cfg, ops->handler.svc, ops->watch_unrouted);
 	if (the_relay == NULL) {
 		conf_free(&cfg);
 		return EX_OSERR;

@@ -19,6 +19,8 @@ struct worker_ops {
 	void (*init)(const struct conf *cfg);
 	/* The service's REST API routes, served on <service>.api_listen (may be NULL). */
 	api_routes_fn api;
+	/* Export chorus_unrouted_messages, the depth of chorus.unrouted (one service does). */
+	int watch_unrouted;
 };
 
 /*

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Poison messages (contract section 4): every kind, published raw straight to
 # a service's queue, goes to chorus.<service>.dead exactly once, byte for
-# byte, with its reason code in the header x-chorus-reason; the worker logs
+# byte (an oversized body, never copied by the worker, as an empty one),
+# with its reason code in the header x-chorus-reason; the worker logs
 # one warning per poison message, stays up, and what is queued behind (or
 # between) the poison is still handled. A body of exactly 64 KiB is not too
 # large. Then dead replay (poison again: back to the dead queue, same
@@ -78,6 +79,8 @@ poison payment bad_field "$B.11"
 # valid in every other way, one byte over 64 KiB; and a valid one of exactly 64 KiB
 padded "p-$RUN" 65537 >"$B.12"
 poison order too_large "$B.12"
+# an oversized body is never copied by the worker: its dead letter has an empty body
+: >"$WORK/sent/$(($(find "$WORK/sent" -name '*.body' | wc -l) - 1)).body"
 padded "big-$RUN" 65536 >"$WORK/big.json"
 ctl -q publish --raw "@$WORK/big.json" --exchange chorus.order --routing-key order.created
 expect "sizes: 65537 and 65536 bytes" "$(stat -c %s "$B.12") $(stat -c %s "$WORK/big.json")" "65537 65536"
@@ -93,6 +96,15 @@ poison payment invalid_json "$B.15"
 pid=$(uuid)
 body "$B.16" "$(event OrderCreated "$pid" "$created" | sed 's/"source":"[^"]*",//')"
 poison order missing_attribute "$B.16" --type OrderCreated --message-id "$pid"
+# a duplicate member name (json-c alone would keep the last one)
+body "$B.17" "$(event OrderCancelled "$(uuid)" '{"order_id":"p-'$RUN'","reason":"test"}' | sed 's/"type":/"id":"'"$(uuid)"'","type":/')"
+poison payment invalid_json "$B.17"
+# AMQP type and message_id that are not the body's
+body "$B.18" "$(event OrderCreated "$(uuid)" "$created")"
+poison order property_mismatch "$B.18" --type OrderCancelled
+mid=$(uuid)
+body "$B.19" "$(event OrderCreated "$(uuid)" "$created")"
+poison inventory property_mismatch "$B.19" --type OrderCreated --message-id "$mid"
 
 # right behind the poison: a valid order goes through
 ctl -q order place --id "after-$RUN" --customer "$cust" --item "$sku:1" --total 100
@@ -137,7 +149,7 @@ EOF
 while read -r verdict svc code hits reason; do
 	expect "$svc: $code dead-lettered once, same bytes, reason ${reason%%:*}" "$verdict $hits" "ok 1"
 done <"$WORK/match.txt"
-expect "every poison message matched" "$(wc -l <"$WORK/match.txt")" "16"
+expect "every poison message matched" "$(wc -l <"$WORK/match.txt")" "19"
 expect "the dead letter keeps message_id and type" "$(python3 -c '
 import json,sys
 d=json.loads(open(sys.argv[1],"rb").read().decode("utf-8","surrogateescape"))

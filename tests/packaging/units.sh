@@ -7,8 +7,9 @@
 # Documentation=man:... reference is checked too, and runs
 # "systemd-analyze verify" on the units, the templates and an instance. Any
 # complaint naming a Chorus unit fails the test. Then "systemd-analyze
-# security --offline" must rate each worker unit's exposure below 3.0, so the
-# hardening cannot quietly go. Exit 0 pass, 1 fail, 77 skip (no
+# security --offline" must rate each worker unit's exposure at most 1.2, so
+# the hardening cannot quietly go, and each unit must bound its memory and
+# tasks (MemoryMax=, TasksMax=). Exit 0 pass, 1 fail, 77 skip (no
 # systemd-analyze).
 set -euo pipefail
 
@@ -78,9 +79,14 @@ for u in chorus-order.service chorus-payment@.service; do
 	echo "$u: exposure ${level:-unknown}"
 	if [ -z "$level" ]; then
 		echo "note: systemd-analyze security --offline gave no level here: $out"
-	elif awk -v l="$level" 'BEGIN { exit !(l >= 3.0) }'; then
-		fail "$u: exposure $level, want below 3.0 (hardening lost?)"
+	elif awk -v l="$level" 'BEGIN { exit !(l > 1.2) }'; then
+		fail "$u: exposure $level, want at most 1.2 (hardening lost?)"
 	fi
+done
+for u in chorus-order.service chorus-order@.service chorus-payment.service chorus-payment@.service; do
+	for k in MemoryMax TasksMax; do
+		grep -qE "^$k=[0-9]+" "$u" || fail "$u: no $k= bound"
+	done
 done
 
 if [ "$failures" -ne 0 ]; then

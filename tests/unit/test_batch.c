@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -135,6 +136,81 @@ test_mark_retry(void **state)
 		fail_msg("poison: got out %d why '%s', want poison kept with its reason", s.out, s.why);
 }
 
+/*
+ * batch_validate: the size alone decides for a body that was never copied;
+ * the AMQP type and message_id, when present, must name what the body holds;
+ * an event from another publisher than its owner is forged.
+ */
+static void
+test_validate(void **state)
+{
+	static const char body[] = "{\"specversion\":\"1.0\","
+	    "\"id\":\"5b0c1f9e-3c1e-4a53-9a5e-0f6f1d8b7a10\",\"source\":\"chorus/order\","
+	    "\"type\":\"OrderConfirmed\",\"subject\":\"o-1\",\"data\":{\"order_id\":\"o-1\"}}";
+	static const struct {
+		const char *name;
+		size_t dropped;
+		const char *type, *message_id;	/* AMQP properties, NULL: absent */
+		const char *want;		/* reason prefix; NULL: valid */
+	} cases[] = {
+		{ "no properties", 0, NULL, NULL, NULL },
+		{ "matching properties", 0, "OrderConfirmed", "5b0c1f9e-3c1e-4a53-9a5e-0f6f1d8b7a10", NULL },
+		{ "other type", 0, "OrderCancelled", NULL,
+		    "property_mismatch: AMQP type \"OrderCancelled\" is not the body's \"OrderConfirmed\"" },
+		{ "other message_id", 0, NULL, "5b0c1f9e-3c1e-4a53-9a5e-0f6f1d8b7a11",
+		    "property_mismatch: AMQP message_id" },
+		{ "message_id in another case", 0, NULL, "5B0C1F9E-3C1E-4A53-9A5E-0F6F1D8B7A10",
+		    "property_mismatch: AMQP message_id" },
+		{ "empty type", 0, "", NULL, "property_mismatch: AMQP type \"\"" },
+		{ "control characters shown as ?", 0, "Order\x1b[2J\n", NULL,
+		    "property_mismatch: AMQP type \"Order?[2J?\"" },
+		{ "dropped body", 65537, NULL, NULL, "too_large: 65537 bytes, at most 65536" },
+		{ "dropped body, properties alike", 1 << 30, "OrderConfirmed", NULL, "too_large: 1073741824 bytes" },
+	};
+	/* and from another publisher than the order service: forged */
+	static const char forged_want[] = "forged: OrderConfirmed published by user 'chorus-payment'";
+	struct conf cfg;
+
+	(void)state;
+	conf_defaults(&cfg);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct slot *s = calloc(1, sizeof(*s));
+
+		assert_non_null(s);
+		s->d.body = (char *)body;
+		s->d.len = cases[i].dropped ? 0 : sizeof(body) - 1;
+		s->d.dropped = cases[i].dropped;
+		s->d.type = (char *)cases[i].type;
+		s->d.message_id = (char *)cases[i].message_id;
+		/* from its owner: who may publish what is test_origin's */
+		s->d.exchange = (char *)"chorus.order";
+		s->d.user_id = (char *)"chorus-order";
+		batch_validate(s, SVC_INVENTORY, &cfg);
+		if (cases[i].want == NULL && s->out != OUT_OK)
+			fail_msg("%s: got poison '%s', want valid", cases[i].name, s->why);
+		if (cases[i].want != NULL && (s->out != OUT_POISON ||
+		    strncmp(s->why, cases[i].want, strlen(cases[i].want)) != 0))
+			fail_msg("%s: got out %d why '%s', want poison '%s'", cases[i].name, s->out,
+			    s->why, cases[i].want);
+		free(s);
+	}
+	{
+		struct slot *s = calloc(1, sizeof(*s));
+
+		assert_non_null(s);
+		s->d.body = (char *)body;
+		s->d.len = sizeof(body) - 1;
+		s->d.exchange = (char *)"chorus.order";
+		s->d.user_id = (char *)"chorus-payment";
+		batch_validate(s, SVC_INVENTORY, &cfg);
+		if (s->out != OUT_POISON || strncmp(s->why, forged_want, strlen(forged_want)) != 0)
+			fail_msg("another publisher: got out %d why '%s', want poison '%s'", s->out,
+			    s->why, forged_want);
+		free(s);
+	}
+	conf_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -142,6 +218,7 @@ main(void)
 		cmocka_unit_test(test_decide_table),
 		cmocka_unit_test(test_table_complete),
 		cmocka_unit_test(test_mark_retry),
+		cmocka_unit_test(test_validate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

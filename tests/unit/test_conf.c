@@ -246,9 +246,9 @@ test_file_errors(void **unused)
 		{ "prefetch = 10\n# ok so far\nbogus_key = 1\n", 3, "unknown key", "'bogus_key'" },
 		{ "[order]\nprefetch = 10\n", 2, "unknown key", "'order.prefetch'" },
 		{ "[nosuch]\ndatabase_url = x\n", 2, "unknown key", "'nosuch.database_url'" },
-		{ "amqp_url\n", 1, "expected 'key = value'", "amqp_url" },
-		{ "\n\n[order\n", 3, "bad section", "[order" },
-		{ "[order] x\n", 1, "bad section", "[order] x" },
+		{ "amqp_url\n", 1, "expected 'key = value'", "no '='" },
+		{ "\n\n[order\n", 3, "bad section", "expected '[name]'" },
+		{ "[order] x\n", 1, "bad section", "expected '[name]'" },
 		{ "prefetch = abc\n", 1, "prefetch", "not a whole number" },
 		{ "prefetch = 12x\n", 1, "prefetch", "not a whole number" },
 		{ "prefetch =\n", 1, "prefetch", "not a whole number" },
@@ -283,6 +283,98 @@ test_file_errors(void **unused)
 		conf_free(&cfg);
 		remove_temp(path);
 	}
+}
+
+/*
+ * A malformed line or argument is never echoed: it may be a secret that
+ * lost its key (a URL pasted alone, "password: x").
+ */
+static void
+test_errors_hide_secrets(void **unused)
+{
+	static const char *const texts[] = {
+		"amqp://chorus:s3cr3t-pw@broker/\n",
+		"[order]\npostgresql://u:s3cr3t-pw@db/chorus_order\n",
+		"[s3cr3t-pw\n",
+		"password: s3cr3t-pw\n",
+	};
+	static const char *const args[] = { "amqp_url:amqp://u:s3cr3t-pw@h/", "s3cr3t-pw" };
+
+	(void)unused;
+	for (size_t i = 0; i < NELEM(texts); i++) {
+		struct conf cfg;
+		char *path = write_temp(texts[i]), *cause = NULL;
+
+		conf_defaults(&cfg);
+		if (conf_load_file(&cfg, path, 1, &cause) == 0)
+			fail_msg("file case %zu: got success, want an error", i);
+		if (strstr(cause, "s3cr3t") != NULL)
+			fail_msg("file case %zu: the error '%s' shows the secret", i, cause);
+		free(cause);
+		conf_free(&cfg);
+		remove_temp(path);
+	}
+	for (size_t i = 0; i < NELEM(args); i++) {
+		struct conf cfg;
+		char *cause = NULL;
+
+		conf_defaults(&cfg);
+		if (conf_set_arg(&cfg, args[i], &cause) == 0)
+			fail_msg("-o case %zu: got success, want an error", i);
+		if (strstr(cause, "s3cr3t") != NULL)
+			fail_msg("-o case %zu: the error '%s' shows the secret", i, cause);
+		free(cause);
+		conf_free(&cfg);
+	}
+}
+
+/* conf_mask: every form of password is masked, the rest shown as it is. */
+static void
+test_mask(void **unused)
+{
+	static const struct {
+		const char *key, *value, *want;
+	} cases[] = {
+		{ "amqp_url", "amqp://chorus:pw@127.0.0.1:5672/", "amqp://chorus:****@127.0.0.1:5672/" },
+		{ "amqp_url", "amqps://chorus:p@ss/w:rd@h:5671/%2f", "amqps://chorus:****@h:5671/%2f" },
+		{ "amqp_url", "amqp://guest@h/", "amqp://guest@h/" },
+		{ "amqp_url", "amqp://h/", "amqp://h/" },
+		{ "order.database_url", "postgresql:///chorus_order", "postgresql:///chorus_order" },
+		{ "order.database_url", "postgresql://u:pw@h/db?sslmode=verify-full",
+		    "postgresql://u:****@h/db?sslmode=verify-full" },
+		{ "order.database_url", "postgresql://u@h/db?password=pw&sslmode=require",
+		    "postgresql://u@h/db?password=****&sslmode=require" },
+		{ "order.database_url", "postgresql://h/db?sslmode=require&password=pw",
+		    "postgresql://h/db?sslmode=require&password=****" },
+		{ "order.database_url", "postgresql://h/db?sslkey=/k@x&sslpassword=pw#f",
+		    "postgresql://h/db?sslkey=/k@x&sslpassword=****#f" },
+		{ "order.database_url", "host=h dbname=d password=pw user=u",
+		    "host=h dbname=d password=**** user=u" },
+		{ "order.database_url", "host=h password = 'p w\\' x' user=u",
+		    "host=h password = **** user=u" },
+		{ "order.database_url", "password=pw", "password=****" },
+		{ "order.database_url", "host=h PassWord=pw", "host=h PassWord=****" },
+		{ "order.database_url", "host=h mypassword_hint=x", "host=h mypassword_hint=****" },
+		{ "order.database_url", "host=h passwordless=1 user=u", "host=h passwordless=**** user=u" },
+		{ "order.database_url", "host=h nopassword user=u", "host=h nopassword user=u" },
+		{ "amqp_tls_key_password", "pw", "****" },
+		{ "client_secret", "", "" },
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		char *got = conf_mask(cases[i].key, cases[i].value);
+
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("%s = %s: got '%s', want '%s'", cases[i].key, cases[i].value, got,
+			    cases[i].want);
+		free(got);
+	}
+	/* every URL key and every key named so is masked when shown */
+	for (size_t i = 0; i < conf_key_count(); i++)
+		if ((strstr(conf_key_name(i), "_url") != NULL || strstr(conf_key_name(i), "password") != NULL ||
+		    strstr(conf_key_name(i), "secret") != NULL) && !conf_key_secret(i))
+			fail_msg("%s: got not secret, want secret", conf_key_name(i));
 }
 
 static void
@@ -442,9 +534,9 @@ test_arg_errors(void **unused)
 	static const struct {
 		const char *arg, *frag;
 	} cases[] = {
-		{ "prefetch", "not key=value" },
-		{ "=300", "not key=value" },
-		{ "", "not key=value" },
+		{ "prefetch", "expected key=value" },
+		{ "=300", "expected key=value" },
+		{ "", "expected key=value" },
 		{ "bogus=1", "unknown key 'bogus'" },
 		{ "prefetch=", "prefetch" },
 		{ "prefetch=1e3", "prefetch" },
@@ -823,6 +915,8 @@ main(void)
 		cmocka_unit_test_setup(test_file_syntax, clear_env),
 		cmocka_unit_test_setup(test_file_errors, clear_env),
 		cmocka_unit_test_setup(test_file_line_too_long, clear_env),
+		cmocka_unit_test_setup(test_errors_hide_secrets, clear_env),
+		cmocka_unit_test_setup(test_mask, clear_env),
 		cmocka_unit_test_setup(test_file_missing, clear_env),
 		cmocka_unit_test_setup(test_file_last_wins, clear_env),
 		cmocka_unit_test_setup(test_env_beats_file, clear_env),

@@ -97,12 +97,54 @@ test_filters(void **unused)
 		fail_msg("kept with max 2: got %zu headers, want 2", n);
 }
 
+static void
+test_reason(void **unused)
+{
+	static const struct {
+		struct broker_header h[2];
+		size_t n;
+		const char *want;	/* NULL: no reason */
+	} cases[] = {
+		/* Chorus's own reason wins */
+		{ { { DEADLETTER_REASON, "invalid_json: at 1" },
+		    { "x-death", "[{count=1, reason=expired, queue=q}]" } }, 2, "invalid_json: at 1" },
+		/* the broker's: the latest death, the first entry */
+		{ { { "x-death", "[{count=1, reason=delivery_limit, queue=chorus.payment.events, "
+		    "time=1, exchange=chorus.inventory, routing-keys=[inventory.reserved]}, "
+		    "{count=2, reason=expired, queue=chorus.payment.retry.1s}]" } }, 1,
+		    "delivery_limit: dead-lettered by RabbitMQ from chorus.payment.events" },
+		/* keys in another order, no queue */
+		{ { { "x-death", "[{routing-keys=[a, b], reason=maxlen}]" } }, 1,
+		    "maxlen: dead-lettered by RabbitMQ from ?" },
+		/* a key that only ends like reason= does not count */
+		{ { { "x-death", "[{x-reason=rejected}]" } }, 1, NULL },
+		{ { { "x-death", "garbage" } }, 1, NULL },
+		{ { { "x-death", "[]" } }, 1, NULL },
+		{ { { "traceparent", "00-" } }, 1, NULL },
+		{ { { 0 } }, 0, NULL },
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct delivery d = { .headers = (struct broker_header *)(uintptr_t)cases[i].h,
+			.nheaders = cases[i].n };
+		char buf[256];
+		const char *got = deadletter_reason(&d, buf, sizeof(buf));
+
+		if ((got == NULL) != (cases[i].want == NULL) ||
+		    (got != NULL && strcmp(got, cases[i].want) != 0))
+			fail_msg("case %zu: got %s, want %s", i, got ? got : "NULL",
+			    cases[i].want ? cases[i].want : "NULL");
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_filters),
+		cmocka_unit_test(test_reason),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

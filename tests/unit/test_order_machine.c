@@ -113,7 +113,7 @@ static const struct row rows[] = {
 	{ AWAIT, PF,  ST(AWAITING, FAILED, R_PAY, false, false), NOEV, false, true },
 	{ AWAIT, REL, ST(AWAITING, NONE, "", true, false), NOEV, false, true },
 	{ AWAIT, REF, ST(AWAITING, NONE, "", false, true), NOEV, false, true },
-	{ AWAIT, DL,  AWAIT, NOEV, false, false },
+	{ AWAIT, DL,  CANCELLED, OCANC, false, true },
 
 	/* AWAITING, PaymentCompleted seen first: the first outcome wins */
 	{ AWAIT_PAID, C,   CONFIRMED, OCONF, true, true },
@@ -122,7 +122,7 @@ static const struct row rows[] = {
 	{ AWAIT_PAID, PF,  AWAIT_PAID, NOEV, false, false },
 	{ AWAIT_PAID, REL, ST(AWAITING, PAID, "", true, false), NOEV, false, true },
 	{ AWAIT_PAID, REF, ST(AWAITING, PAID, "", false, true), NOEV, false, true },
-	{ AWAIT_PAID, DL,  AWAIT_PAID, NOEV, false, false },
+	{ AWAIT_PAID, DL,  CANCELLED, OCANC, false, true },
 
 	/* AWAITING, a failure seen first: kept with its reason */
 	{ AWAIT_FAIL, C,   ST(CANCELLED, NONE, "unknown_sku", false, false), OCANC, true, true },
@@ -131,7 +131,7 @@ static const struct row rows[] = {
 	{ AWAIT_FAIL, PF,  AWAIT_FAIL, NOEV, false, false },
 	{ AWAIT_FAIL, REL, ST(AWAITING, FAILED, "unknown_sku", true, false), NOEV, false, true },
 	{ AWAIT_FAIL, REF, ST(AWAITING, FAILED, "unknown_sku", false, true), NOEV, false, true },
-	{ AWAIT_FAIL, DL,  AWAIT_FAIL, NOEV, false, false },
+	{ AWAIT_FAIL, DL,  ST(CANCELLED, NONE, "unknown_sku", false, false), OCANC, false, true },
 
 	/* PENDING: the saga is running */
 	{ PENDING, C,   PENDING, NOEV, false, false },
@@ -434,8 +434,12 @@ static const struct scenario scenarios[] = {
 	{ "paid before created", { PC, C }, 2, ORDER_CONFIRMED, "", 1, 0, false, false },
 	{ "paid before created, everything twice", { PC, PC, C, C, PC }, 5,
 	  ORDER_CONFIRMED, "", 1, 0, false, false },
-	{ "paid, deadline before created", { PC, DL, C, DL }, 4,
-	  ORDER_CONFIRMED, "", 1, 0, false, false },
+	{ "paid, deadline before created: given up (refunded)", { PC, DL, C, DL }, 4,
+	  ORDER_CANCELLED, "timeout", 0, 1, false, false },
+	{ "failed, deadline before created: its reason", { RF, DL, C }, 3,
+	  ORDER_CANCELLED, R_RES, 0, 1, false, false },
+	{ "released, never created: the deadline cancels", { REL, DL, DL }, 3,
+	  ORDER_CANCELLED, "timeout", 0, 1, true, false },
 	{ "payment failed before created", { PF, C }, 2, ORDER_CANCELLED, R_PAY, 0, 1, false, false },
 	{ "reservation failed before created", { RF, C, C }, 3,
 	  ORDER_CANCELLED, R_RES, 0, 1, false, false },
@@ -493,10 +497,13 @@ test_scenarios(void **unused)
 
 /*
  * Every sequence of up to MAXLEN inputs, checked against the model: the
- * first outcome (PaymentCompleted or a failure at any time, the deadline only
- * once created) decides; nothing is decided before OrderCreated; one event is
- * emitted at most; terminal states never change status; compensation records
- * are kept whatever the order.
+ * first outcome (PaymentCompleted or a failure at any time) decides once the
+ * order is created; the deadline decides a created order still undecided,
+ * and an order known only from early events (AWAITING: its OrderCreated
+ * never came), with the early failure's reason if there was one; an
+ * OrderCreated after the decision records nothing; one event is emitted at
+ * most; terminal states never change status; compensation records are kept
+ * whatever the order.
  */
 #define MAXLEN 6
 
@@ -505,7 +512,7 @@ check_sequence(const enum order_input *ins, size_t n)
 {
 	struct order_state st;
 	enum order_input first_outcome = ORDER__INPUT_COUNT;
-	bool created = false, released = false, refunded = false;
+	bool created = false, seen = false, decided = false, released = false, refunded = false;
 	int emitted = 0, records = 0;
 	enum event_type last_emit = EV_UNKNOWN;
 	enum order_status want;
@@ -523,10 +530,22 @@ check_sequence(const enum order_input *ins, size_t n)
 		bool was_terminal = st.status == ORDER_CONFIRMED || st.status == ORDER_CANCELLED;
 
 		/* the model */
-		if (first_outcome == ORDER__INPUT_COUNT &&
-		    (ins[i] == PC || ins[i] == RF || ins[i] == PF || (ins[i] == DL && created)))
-			first_outcome = ins[i];
-		created |= ins[i] == C;
+		if (decided) {
+			/* only the compensation records below */
+		} else if (ins[i] == C) {
+			created = true;
+			decided = first_outcome != ORDER__INPUT_COUNT;
+		} else if (ins[i] == PC || ins[i] == RF || ins[i] == PF) {
+			if (first_outcome == ORDER__INPUT_COUNT)
+				first_outcome = ins[i];
+			decided = created;
+			seen = true;
+		} else if (ins[i] == DL && (created || seen)) {
+			if (first_outcome == ORDER__INPUT_COUNT || (!created && first_outcome == PC))
+				first_outcome = DL;
+			decided = true;
+		}
+		seen |= ins[i] == REL || ins[i] == REF;
 		released |= ins[i] == REL;
 		refunded |= ins[i] == REF;
 
@@ -542,10 +561,9 @@ check_sequence(const enum order_input *ins, size_t n)
 		st = step.next;
 	}
 
-	if (!created)
-		want = first_outcome != ORDER__INPUT_COUNT || released || refunded ?
-		    ORDER_AWAITING : ORDER_NONE;
-	else if (first_outcome == ORDER__INPUT_COUNT)
+	if (!decided && !created)
+		want = seen ? ORDER_AWAITING : ORDER_NONE;
+	else if (!decided)
 		want = ORDER_PENDING;
 	else if (first_outcome == PC)
 		want = ORDER_CONFIRMED;

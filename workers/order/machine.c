@@ -101,7 +101,18 @@ order_machine_step(const struct order_state *cur, enum order_input in, const cha
 				strlcpy_(out->next.reason, reason, sizeof(out->next.reason));
 			}
 			break;
-		default:	/* the deadline runs only for PENDING orders */
+		case ORDER_IN_DEADLINE:
+			/*
+			 * Its OrderCreated never came: the order is given up. A
+			 * failure seen is its reason; a payment seen is refunded
+			 * on the OrderCancelled. Nothing is known of a NONE order.
+			 */
+			if (cur->status != ORDER_AWAITING)
+				break;
+			cancel(out, cur->early == EARLY_FAILED ? cur->reason : "timeout");
+			out->next.early = EARLY_NONE;
+			break;
+		default:
 			break;
 		}
 		break;

@@ -31,7 +31,7 @@ enum order_input {
 	ORDER_IN_PAYMENT_FAILED,
 	ORDER_IN_INVENTORY_RELEASED,
 	ORDER_IN_PAYMENT_REFUNDED,
-	ORDER_IN_DEADLINE,		/* the saga deadline passed (from the sweeper) */
+	ORDER_IN_DEADLINE,		/* the saga deadline passed, PENDING or AWAITING (the sweeper) */
 	ORDER__INPUT_COUNT
 };
 

@@ -21,6 +21,8 @@ main(int argc, char **argv)
 		},
 		.init = order_init,
 		.api = order_api_routes,
+		/* the saga's owner reports events nobody took */
+		.watch_unrouted = 1,
 	};
 
 	return worker_main(argc, argv, &ops);

@@ -287,7 +287,11 @@ sweep_period_ms(const struct conf *cfg)
 	return cfg->sweep_ms;
 }
 
-/* Cancel up to SWEEP_BATCH overdue orders; 1 when there may be more. */
+/*
+ * Cancel up to SWEEP_BATCH overdue orders: PENDING ones past the deadline
+ * since the OrderCreated was recorded, AWAITING ones (their OrderCreated
+ * never came) since the first event of theirs was. 1 when there may be more.
+ */
 static int
 sweep(struct handler_ctx *h)
 {
@@ -300,9 +304,10 @@ sweep(struct handler_ctx *h)
 	snprintf(secs, sizeof(secs), "%ld", h->cfg->saga_deadline_s);
 	snprintf(limit, sizeof(limit), "%d", SWEEP_BATCH);
 	at = db_batch_add(h->q, "order_overdue",
-	    "SELECT " ORDER_COLUMNS " FROM orders WHERE status = 'PENDING' "
-	    "  AND created_at < now() - make_interval(secs => $1::double precision) "
-	    "ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED", 2, p);
+	    "SELECT " ORDER_COLUMNS " FROM orders "
+	    "WHERE (status = 'PENDING' AND created_at < now() - make_interval(secs => $1::float8)) "
+	    "  OR (status = 'AWAITING' AND seen_at < now() - make_interval(secs => $1::float8)) "
+	    "ORDER BY coalesce(created_at, seen_at) LIMIT $2 FOR UPDATE SKIP LOCKED", 2, p);
 	if (handler_load(h) != 0) {
 		free(trace);
 		return -1;
