@@ -9,6 +9,9 @@
 #        scripts/stack.sh psql [psql args]         superuser psql through the socket
 #        scripts/stack.sh rabbitmqctl [args]       rabbitmqctl against our node
 #        scripts/stack.sh pg-restart-immediate     crash-restart PostgreSQL (fault tests)
+#        scripts/stack.sh rabbit-kill|pg-kill      SIGKILL the node or the postmaster and
+#                                                  its backends (fault tests; start brings
+#                                                  them back)
 #
 #   start   start whatever is not running (idempotent), wait until it answers, write
 #           $CHORUS_STACK_DIR/env; the first start creates the roles and databases
@@ -39,6 +42,10 @@
 #   CHORUS_PG_PORT   [5442]   PostgreSQL
 #   CHORUS_RABBIT_NODE [chorus-<AMQP port>@localhost]  Erlang node name
 #   CHORUS_STACK_TIMEOUT [90] seconds to wait for each service to come up
+#   CHORUS_STACK_ONLY [both]  rabbitmq or postgres: start, stop and status only that
+#                     one (scripts/cluster.sh builds its nodes from such stacks)
+#   CHORUS_RABBIT_CONF_EXTRA  lines added to the node's rabbitmq.conf
+#   CHORUS_RABBIT_ERL_ARGS    arguments added to the node's Erlang VM
 #
 # As root, RabbitMQ runs as the rabbitmq user and PostgreSQL as postgres (runuser);
 # otherwise both run as the current user. The Erlang cookie lives in the state
@@ -68,6 +75,8 @@ PG_PORT=${CHORUS_PG_PORT:-5442}
 # The default node name follows the AMQP port: two stacks never share one.
 RABBIT_NODE=${CHORUS_RABBIT_NODE:-chorus-$AMQP_PORT@localhost}
 TIMEOUT=${CHORUS_STACK_TIMEOUT:-90}
+ONLY=${CHORUS_STACK_ONLY:-}
+case $ONLY in '' | rabbitmq | postgres) ;; *) echo "stack.sh: error: CHORUS_STACK_ONLY=$ONLY is not rabbitmq or postgres" >&2; exit 1 ;; esac
 
 PG_BIN=/usr/lib/postgresql/15/bin
 RABBIT_BIN=/usr/lib/rabbitmq/bin
@@ -216,12 +225,15 @@ set_ports() {
 		RABBITMQ_DIST_PORT="$DIST_PORT"
 		RABBITMQ_CTL_DIST_PORT_MIN="$CTL_PORT_MIN"
 		RABBITMQ_CTL_DIST_PORT_MAX="$((CTL_PORT_MIN + 10))"
-		RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+		RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} ${CHORUS_RABBIT_ERL_ARGS:-}"
 		RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 		# Only used if our node has to start epmd itself (no system epmd running).
 		ERL_EPMD_ADDRESS=127.0.0.1
 	)
 }
+
+# True unless CHORUS_STACK_ONLY names the other server.
+wants() { [[ -z $ONLY || $ONLY == "$1" ]]; }
 
 # Marks (in their environment) the processes of our node and of our postmaster.
 rabbit_mark() { echo "CHORUS_STACK_RABBITMQ=$RMQ_DIR"; }
@@ -416,6 +428,7 @@ write_rabbit_config() {
 		disk_free_limit.absolute = 50MB
 		log.console = false
 		log.file.level = info
+		${CHORUS_RABBIT_CONF_EXTRA:-}
 	EOF
 	echo '[rabbitmq_management,rabbitmq_auth_mechanism_ssl].' >"$RMQ_DIR/enabled_plugins"
 	echo '# Empty on purpose: keeps /etc/rabbitmq/rabbitmq-env.conf out.' >"$RMQ_DIR/rabbitmq-env.conf"
@@ -562,6 +575,7 @@ init_pg() {
 		# Written by scripts/stack.sh.
 		# TYPE  DATABASE  USER      ADDRESS       METHOD
 		local   all       postgres                peer map=admin
+		local   replication postgres              peer map=admin
 		local   all       all                     scram-sha-256
 		host    all       all       127.0.0.1/32  scram-sha-256
 	EOF
@@ -604,8 +618,10 @@ write_pg_config() {
 # owner role owning its database (the migrations run as it) and a runtime role
 # <db>_app for the workers, with the DML of the tables the owner creates and
 # nothing else; only these two may connect to the database. Password = name.
+# A standby (scripts/cluster.sh) has them from its primary and cannot write.
 bootstrap_pg() {
 	local list dbs db role
+	[[ $(psql_admin -Atq -c 'SELECT pg_is_in_recovery()') == f ]] || return 0
 	dbs=$(printf "'%s'," "${DATABASES[@]}")
 	dbs=${dbs%,}
 	list=$(for db in "${DATABASES[@]}"; do printf "'%s','%s_app'," "$db" "$db"; done)
@@ -688,7 +704,7 @@ stop_pg() {
 # yet must be free, so that a clash fails at once, naming what to change.
 preflight() {
 	local p short
-	if ! rabbit_pid >/dev/null; then
+	if wants rabbitmq && ! rabbit_pid >/dev/null; then
 		for p in "$AMQP_PORT" "$AMQPS_PORT" "$MGMT_PORT" "$DIST_PORT"; do
 			port_open "$p" && die "port $p on 127.0.0.1 is already in use by another program; choose other ports (CHORUS_AMQP_PORT=$AMQP_PORT, CHORUS_AMQPS_PORT=$AMQPS_PORT, CHORUS_MGMT_PORT=$MGMT_PORT; the Erlang distribution uses AMQP+20000)"
 		done
@@ -697,7 +713,7 @@ preflight() {
 			die "an Erlang node named $short is already registered with epmd (another stack?); set CHORUS_RABBIT_NODE to another name"
 		fi
 	fi
-	if ! pg_running && port_open "$PG_PORT"; then
+	if wants postgres && ! pg_running && port_open "$PG_PORT"; then
 		die "port $PG_PORT on 127.0.0.1 is already in use by another program; choose another CHORUS_PG_PORT"
 	fi
 }
@@ -716,10 +732,10 @@ cmd_start() {
 	preflight
 	record_ports
 	make_certs
-	launch_rabbit
-	start_pg
-	wait_rabbit
-	rabbit_users
+	if wants rabbitmq; then launch_rabbit; fi
+	if wants postgres; then start_pg; fi
+	if wants rabbitmq; then wait_rabbit; fi
+	if wants rabbitmq; then rabbit_users; fi
 	print_env >"$STACK_DIR/env"
 	say "stack up in $((SECONDS - t0))s; load its settings with: eval \"\$(scripts/stack.sh env)\" (or . $STACK_DIR/env)"
 }
@@ -733,8 +749,8 @@ cmd_stop() {
 	load_recorded_ports
 	set_ports
 	take_lock
-	stop_rabbit
-	stop_pg
+	if wants rabbitmq; then stop_rabbit; fi
+	if wants postgres; then stop_pg; fi
 }
 
 cmd_status() {
@@ -746,7 +762,9 @@ cmd_status() {
 	fi
 	load_recorded_ports
 	set_ports
-	if pid=$(rabbit_pid); then
+	if ! wants rabbitmq; then
+		:
+	elif pid=$(rabbit_pid); then
 		local amqp=down amqps=down mgmt=down ctl=no
 		amqp_ready && amqp=up
 		port_open "$AMQPS_PORT" && amqps=up
@@ -758,7 +776,9 @@ cmd_status() {
 		echo "RabbitMQ    down (log $RMQ_LOG)"
 		down=1
 	fi
-	if pg_running; then
+	if ! wants postgres; then
+		:
+	elif pg_running; then
 		local ready=down
 		"$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 5 && ready=up
 		echo "PostgreSQL  running: pid $(head -n 1 "$PG_DATA/postmaster.pid"); 127.0.0.1:$PG_PORT $ready; socket $PG_DIR; databases ${DATABASES[*]}"
@@ -827,6 +847,19 @@ main() {
 		run_as "$PG_USER" "$(pg_mark)" "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -m immediate \
 			-w -t "$TIMEOUT" -s restart 9>&- || die "PostgreSQL did not restart; see $PG_LOG"
 		say "PostgreSQL restarted (immediate)"
+		;;
+	rabbit-kill | pg-kill)
+		# fault injection: the node, or the postmaster with its backends, dies at once
+		check_stack_dir
+		load_recorded_ports
+		set_ports
+		local mark
+		if [[ $cmd == rabbit-kill ]]; then mark=$(rabbit_mark); else mark=$(pg_mark); fi
+		[[ -n $(procs_with_env "$mark") ]] || die "nothing of ours runs for $cmd in $STACK_DIR"
+		# shellcheck disable=SC2046 # one pid per word
+		signal_pids KILL $(procs_with_env "$mark")
+		wait_procs_gone "$mark" 10 || die "processes $(procs_with_env "$mark" | tr '\n' ' ')survived SIGKILL"
+		say "${cmd%-kill} killed (SIGKILL)"
 		;;
 	-h | --help | help) usage ;;
 	*)

@@ -6,11 +6,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 
@@ -24,6 +26,7 @@
 #include "clock.h"
 #include "broker.h"
 #include "log.h"
+#include "urllist.h"
 #include "xmalloc.h"
 
 #define CHANNEL 1
@@ -36,6 +39,7 @@ struct broker {
 	uint64_t next_tag;	/* number the next publish gets in confirm mode */
 	char *user;		/* the login: every publish carries it as user_id */
 	struct broker_batch *batch;	/* the batch confirms and returns settle, or NULL */
+	int last_reply;		/* reply code of the broker's last channel or connection close */
 	char tls_why[256];	/* why the broker's certificate was refused, or "" */
 	size_t max_body;	/* 0: no limit */
 };
@@ -97,6 +101,11 @@ rpc_ok(struct broker *b, const char *what, char **cause)
 	if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		return 0;
 	*cause = reply_cause(what, r);
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD)
+		b->last_reply = ((amqp_channel_close_t *)r.reply.decoded)->reply_code;
+	else if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CONNECTION_CLOSE_METHOD)
+		b->last_reply = ((amqp_connection_close_t *)r.reply.decoded)->reply_code;
 	if (r.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION)
 		b->open = 0;	/* the broker closed the channel or connection */
 	return -1;
@@ -263,20 +272,30 @@ tls_cause(struct broker *b, const char *what, const char *host, int port, int st
 }
 
 int
-broker_url_tls(const char *url)
+broker_url_tls(const char *urls)
 {
 	struct amqp_connection_info ci;
-	char *copy = xstrdup(url);
-	int r = -1;
+	struct urllist l;
+	char *cause = NULL;
+	int r = 0;
 
-	if (amqp_parse_url(copy, &ci) == AMQP_STATUS_OK)
-		r = ci.ssl != 0;
-	free(copy);
+	if (urllist_split(urls, &l, &cause) != 0) {
+		free(cause);
+		return -1;
+	}
+	for (size_t i = 0; i < l.n && r >= 0; i++) {
+		if (amqp_parse_url(l.url[i], &ci) != AMQP_STATUS_OK)
+			r = -1;
+		else if (ci.ssl)
+			r = 1;
+	}
+	urllist_free(&l);
 	return r;
 }
 
-struct broker *
-broker_connect(const char *url, const struct broker_tls *tls, const char *name,
+/* Connect to the one node url names (broker_connect without the list). */
+static struct broker *
+connect_one(const char *url, const struct broker_tls *tls, const char *name,
     int heartbeat_s, int timeout_s, char **cause)
 {
 	static const struct broker_tls tls_defaults;
@@ -367,11 +386,65 @@ fail:
 	return NULL;
 }
 
+/*
+ * The node of the list the next connection tries first: the one after the
+ * node the last connection reached, so that a worker's connections spread
+ * over the nodes, and a reconnect after a node failed tries the others
+ * first. Seeded from the pid, so that instances start on different nodes.
+ */
+static atomic_uint next_node;
+static atomic_flag next_node_seeded = ATOMIC_FLAG_INIT;
+
+struct broker *
+broker_connect(const char *urls, const struct broker_tls *tls, const char *name,
+    int heartbeat_s, int timeout_s, char **cause)
+{
+	struct urllist l;
+	struct broker *b = NULL;
+	char *why = NULL;
+	unsigned first;
+
+	if (urllist_split(urls, &l, cause) != 0) {
+		char *c = *cause;
+
+		*cause = xasprintf("bad amqp_url: %s", c);
+		free(c);
+		return NULL;
+	}
+	if (!atomic_flag_test_and_set(&next_node_seeded))
+		atomic_store(&next_node, (unsigned)getpid());
+	first = atomic_load(&next_node);
+	for (size_t i = 0; i < l.n && b == NULL; i++) {
+		size_t k = (first + i) % l.n;
+		char *c = NULL;
+
+		b = connect_one(l.url[k], tls, name, heartbeat_s, timeout_s, &c);
+		if (b != NULL) {
+			atomic_store(&next_node, (unsigned)(k + 1));
+			if (i > 0)
+				log_info("msg=\"connected to another RabbitMQ node\" connection=\"%s\" "
+				    "node=%zu of %zu", name, k + 1, l.n);
+			break;
+		}
+		if (l.n > 1)
+			log_warn("msg=\"RabbitMQ node unreachable, trying the next\" connection=\"%s\" "
+			    "node=%zu of %zu error=\"%s\"", name, k + 1, l.n, c);
+		free(why);
+		why = c;
+	}
+	if (b == NULL)
+		*cause = l.n == 1 ? xstrdup(why) :
+		    xasprintf("no RabbitMQ node of %zu answered; the last: %s", l.n, why);
+	free(why);
+	urllist_free(&l);
+	return b;
+}
+
 int
 broker_url_login(const char *url, char **user, char **password, char **vhost)
 {
 	struct amqp_connection_info ci;
-	char *copy = xstrdup(url);
+	char *copy = xstrndup(url, strcspn(url, ","));	/* the first URL of a list */
 	int ret = -1;
 
 	amqp_default_connection_info(&ci);
@@ -412,16 +485,14 @@ url_encode(FILE *f, const char *s)
 	}
 }
 
-char *
-broker_url_with_login(const char *url, const char *user, const char *password)
+/* One URL with its login replaced, written to f; -1 when it has no "scheme://". */
+static int
+one_with_login(FILE *f, const char *url, const char *user, const char *password)
 {
 	const char *host = strstr(url, "://"), *at, *end;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f;
 
 	if (host == NULL)
-		return NULL;
+		return -1;
 	host += 3;
 	/* the login ends at the last '@' before the path */
 	end = host + strcspn(host, "/?#");
@@ -429,28 +500,58 @@ broker_url_with_login(const char *url, const char *user, const char *password)
 		;
 	if (at > host)
 		host = at;
-	if ((f = open_memstream(&out, &len)) == NULL)
-		return NULL;
 	fprintf(f, "%.*s", (int)(strstr(url, "://") + 3 - url), url);
 	url_encode(f, user);
 	fputc(':', f);
 	url_encode(f, password);
 	fprintf(f, "@%s", host);
+	return 0;
+}
+
+char *
+broker_url_with_login(const char *url, const char *user, const char *password)
+{
+	char *out = NULL, *copy = xstrdup(url), *one, *save = NULL;
+	size_t len = 0;
+	int ret = 0;
+	FILE *f;
+
+	if ((f = open_memstream(&out, &len)) == NULL) {
+		free(copy);
+		return NULL;
+	}
+	/* each node's URL of a list (a cluster) */
+	for (one = strtok_r(copy, ",", &save); one != NULL && ret == 0;
+	    one = strtok_r(NULL, ",", &save)) {
+		if (one != copy)
+			fputc(',', f);
+		ret = one_with_login(f, one, user, password);
+	}
 	fclose(f);
+	free(copy);
+	if (ret != 0) {
+		free(out);
+		return NULL;
+	}
 	return out;
 }
 
 int
-broker_url_port(const char *url)
+broker_url_port(const char *urls)
 {
 	struct amqp_connection_info ci;
-	char *copy = xstrdup(url);
+	struct urllist l;
+	char *cause = NULL;
 	int port = -1;
 
+	if (urllist_split(urls, &l, &cause) != 0) {
+		free(cause);
+		return -1;
+	}
 	amqp_default_connection_info(&ci);
-	if (amqp_parse_url(copy, &ci) == AMQP_STATUS_OK)
+	if (amqp_parse_url(l.url[0], &ci) == AMQP_STATUS_OK)
 		port = ci.port;
-	free(copy);
+	urllist_free(&l);
 	return port;
 }
 
@@ -602,6 +703,25 @@ broker_queue_count(struct broker *b, const char *queue, char **cause)
 	long n;
 
 	return broker_queue_stat(b, queue, &n, NULL, cause) == 0 ? n : -1;
+}
+
+long
+broker_delete_queue(struct broker *b, const char *queue, char **cause)
+{
+	amqp_queue_delete_ok_t *ok;
+	char what[300];
+
+	ok = amqp_queue_delete(b->conn, CHANNEL, amqp_cstring_bytes(queue), 0, 0);
+	snprintf(what, sizeof(what), "delete queue %s", queue);
+	if (rpc_ok(b, what, cause) != 0 || ok == NULL)
+		return -1;
+	return (long)ok->message_count;
+}
+
+int
+broker_last_reply(const struct broker *b)
+{
+	return b->last_reply;
 }
 
 long

@@ -18,6 +18,7 @@
 #include "broker.h"
 #include "conf.h"
 #include "log.h"
+#include "urllist.h"
 #include "xmalloc.h"
 
 #ifndef CHORUS_SYSCONFDIR
@@ -27,7 +28,7 @@
 #define CHORUS_SCHEMADIR "/usr/share/chorus/schema"
 #endif
 
-enum key_kind { K_STRING, K_LONG, K_LOGLEVEL, K_CURRENCY, K_LADDER };
+enum key_kind { K_STRING, K_LONG, K_LOGLEVEL, K_CURRENCY, K_LADDER, K_URLLIST };
 
 struct conf_key {
 	const char *name;
@@ -43,8 +44,8 @@ struct conf_key {
 #define EMPTY_OK 1
 
 static const struct conf_key conf_keys[] = {
-	{ "amqp_url", K_STRING, OFF(amqp_url), 0, 0,
-	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost; amqps:// for TLS); its login is chorusctl's, the administrative identity" },
+	{ "amqp_url", K_URLLIST, OFF(amqp_url), 0, 0,
+	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost; amqps:// for TLS), or the nodes' URLs separated by commas; its login is chorusctl's, the administrative identity" },
 	{ "amqp_tls_ca", K_STRING, OFF(amqp_tls_ca), 0, 0,
 	  "system", "PEM file of the CAs that amqps:// trusts for the broker's certificate, or system (OpenSSL's default store)" },
 	{ "amqp_tls_cert", K_STRING, OFF(amqp_tls_cert), 0, 0,
@@ -236,6 +237,20 @@ set_value(struct conf *cfg, const struct conf_key *k, const char *value,
 	}
 		/* stored as its text */
 		/* fall through */
+	case K_URLLIST:
+		if (k->kind == K_URLLIST && *value != '\0') {
+			struct urllist l;
+			char *why = NULL;
+
+			if (urllist_split(value, &l, &why) != 0) {
+				*cause = xasprintf("%s: %s: %s", where, k->name, why);
+				free(why);
+				return -1;
+			}
+			urllist_free(&l);
+		}
+		/* stored as its text */
+		/* fall through */
 	case K_STRING:
 		if (*value == '\0' && k->min != EMPTY_OK) {
 			*cause = xasprintf("%s: %s must not be empty", where, k->name);
@@ -335,7 +350,8 @@ void
 conf_free(struct conf *cfg)
 {
 	for (size_t i = 0; i < NKEYS; i++)
-		if (conf_keys[i].kind == K_STRING || conf_keys[i].kind == K_LADDER) {
+		if (conf_keys[i].kind == K_STRING || conf_keys[i].kind == K_LADDER ||
+		    conf_keys[i].kind == K_URLLIST) {
 			char **p = (char **)((char *)cfg + conf_keys[i].offset);
 			free(*p);
 			*p = NULL;
@@ -752,6 +768,7 @@ conf_key_value(const struct conf *cfg, size_t i)
 	switch (conf_keys[i].kind) {
 	case K_STRING:
 	case K_LADDER:
+	case K_URLLIST:
 		return xstrdup(*(char *const *)base ? *(char *const *)base : "");
 	case K_LONG:
 		return xasprintf("%ld", *(const long *)base);

@@ -83,6 +83,10 @@ connect_all(struct consumer *c, char **cause)
 	/* the worker declares nothing (its user may not): chorusctl setup did */
 	if (topology_verify(c->in, svc, &c->policy, cause) != 0)
 		goto fail;
+	if (topology_record_retry_queues(c->db, svc, &c->policy) != 0) {
+		*cause = xasprintf("recording the retry queues: %s", db_last_error(c->db));
+		goto fail;
+	}
 	snprintf(name, sizeof(name), "chorus-%s forwarding", service_name(svc));
 	c->out = broker_connect(url, &tls, name, (int)cfg->heartbeat_s,
 	    (int)cfg->connect_timeout_s, cause);

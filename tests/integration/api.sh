@@ -53,7 +53,7 @@ ID2="api-p-$RUN"
 ORDER2=${ORDER//$ID/$ID2}
 CURLS=()
 for i in $(seq 20); do
-	curl -s -o "$WORK/code.$i" -w '%{http_code}\n' -X POST -H 'Content-Type: application/json' \
+	curl -s -o /dev/null -w '%{http_code}\n' -X POST -H 'Content-Type: application/json' \
 		--data-binary "$ORDER2" "http://127.0.0.1:$OP/v1/orders" >"$WORK/code.$i" &
 	CURLS+=($!)
 done
@@ -148,9 +148,12 @@ expect "400 a cursor not made here" "$(call GET "$OP" "/v1/orders?after=bm9wZQ")
 start_worker order busy -o order.api_listen=127.0.0.1:0 -o api_max_in_flight=1 -o api_db_connections=1
 BP=$(api_port busy)
 LOCKED=$WORK/locked
-# a session holds the orders table: the first POST waits for it, in flight
-psql "$CHORUS_ORDER_DATABASE_URL" -Xq -c "BEGIN; LOCK TABLE orders; SELECT pg_sleep(6); COMMIT;" &
+# a session holds the orders table until told: the first POST waits for it, in flight
+mkfifo "$WORK/locker"
+psql "$CHORUS_ORDER_DATABASE_URL" -Xq <"$WORK/locker" >/dev/null &
 LOCKER=$!
+exec 3>"$WORK/locker"
+echo "BEGIN; LOCK TABLE orders;" >&3
 wait_until "orders table locked" 10 sql_is order "SELECT count(*) > 0 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'orders' AND l.mode = 'AccessExclusiveLock' AND l.granted" t
 call POST "$BP" /v1/orders "{\"order_id\":\"f-$RUN\",$C,$I,\"total_cents\":1,\"currency\":\"EUR\"}" >"$LOCKED" &
 FIRST=$!
@@ -158,12 +161,14 @@ in_flight() { curl -s "http://127.0.0.1:$BP/metrics" | awk '$1 ~ /^chorus_api_in
 wait_until "one request in flight" 10 test "$(in_flight)" = 1
 expect "503 beyond api_max_in_flight" "$(call GET "$BP" "/v1/orders/$ID")" "503"
 expect "503 says when to come back" "$(header Retry-After)" "1"
+echo "COMMIT;" >&3
+exec 3>&-
 wait "$FIRST" "$LOCKER"
 expect "the request in flight got through" "$(cat "$LOCKED")" "201"
 stop_worker busy
 
 # --- 503 while the database refuses the API, and back ------------------------------
-pgadmin() { bash "$CHORUS_SRCDIR/scripts/stack.sh" psql -Xq -d chorus_order "$@"; }
+pgadmin() { bash "$CHORUS_SRCDIR/scripts/stack.sh" psql -Xq "$@"; }
 sql order "SELECT 1" >/dev/null
 pgadmin -c "ALTER DATABASE chorus_order CONNECTION LIMIT 0" \
 	-c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'chorus-api' AND datname = 'chorus_order'" >/dev/null

@@ -10,13 +10,16 @@
 start_worker payment slow
 HP=$(health_port slow)
 
-python3 - "$HP" >"$WORK/slow.out" 2>&1 <<'EOF' &
+cat >"$WORK/slow.py" <<'EOF'
 import socket, sys, time
 port = int(sys.argv[1])
 socks, closed, start = [], {}, time.monotonic()
 for i in range(40):
     s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(b"GET /healthz HTTP/1.1\r\n")
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+    except OSError:
+        closed[i] = time.monotonic() - start	# refused at once: over the per-address limit
     s.setblocking(False)
     socks.append(s)
 print("connected", len(socks), flush=True)
@@ -44,6 +47,7 @@ while time.monotonic() - start < 12 and len(closed) < len(socks):
 print("closed", len(closed), flush=True)
 print("latest", round(max(closed.values()) if closed else 99, 1), flush=True)
 EOF
+python3 "$WORK/slow.py" "$HP" >"$WORK/slow.out" 2>&1 &
 SLOW=$!
 wait_until "the slow clients connected" 10 grep -q connected "$WORK/slow.out"
 
@@ -52,7 +56,7 @@ t0=$(date +%s%N)
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --interface 127.0.0.2 "http://127.0.0.1:$HP/healthz" || true)
 ms=$((($(date +%s%N) - t0) / 1000000))
 expect "/healthz from another address while 40 slow clients hold theirs" "$code" "200"
-expect "and at once (under a second: ${ms} ms)" "$([ "$ms" -lt 1000 ] && echo yes)" "yes"
+expect "and before the 3 s timeout cut anyone (${ms} ms)" "$([ "$ms" -lt 2000 ] && echo yes)" "yes"
 
 # from the slow clients' own address: once the 3 s timeout cut them
 got() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$HP/healthz")" = 200 ]; }

@@ -1241,6 +1241,58 @@ test_child_traceparent(void **state)
 	done();
 }
 
+/* envelope_parse_data: an API body as OrderCreated's data, by the envelope's rules. */
+static void
+test_parse_data(void **state)
+{
+	static const struct {
+		const char *body;
+		const char *want;	/* NULL: accepted; else the start of why */
+	} rows[] = {
+		{ "{\"order_id\":\"o-1\",\"customer_id\":\"c\",\"items\":[{\"sku\":\"s\",\"quantity\":2}],"
+		  "\"total_cents\":5,\"currency\":\"EUR\"}", NULL },
+		{ "{\"customer_id\":\"c\",\"items\":[{\"sku\":\"s\",\"quantity\":2}],"
+		  "\"total_cents\":5,\"currency\":\"EUR\"}", NULL },		/* the default id stands */
+		{ "{\"customer_id\":\"c\",\"items\":[{\"sku\":\"s\",\"quantity\":2}],"
+		  "\"total_cents\":5}", "missing_field: data.currency" },
+		{ "{\"customer_id\":\"c\",\"items\":[{\"sku\":\"s\",\"quantity\":\"2\"}],"
+		  "\"total_cents\":5,\"currency\":\"EUR\"}", "bad_field: data.items[0].quantity" },
+		{ "{\"customer_id\":\"c\",\"items\":[{\"sku\":\"s\",\"quantity\":2}],"
+		  "\"total_cents\":5,\"currency\":\"EUR\",\"x\":1}", "bad_field: data.x is not a field" },
+		{ "{\"customer_id\":\"c\",\"customer_id\":\"d\",\"items\":[{\"sku\":\"s\",\"quantity\":2}],"
+		  "\"total_cents\":5,\"currency\":\"EUR\"}", "invalid_json: duplicate member name" },
+		{ "{\"customer_id\":\"c\",\"items\":[{\"sku\":\"s\",\"quantity\":2}],"
+		  "\"total_cents\":5,\"currency\":\"EUR\"} {}", "invalid_json: trailing characters" },
+		{ "[]", "not_an_object" },
+		{ "", "invalid_json" },
+		{ "{\"order_id\":7}", "bad_field: data.order_id" },
+	};
+	char why[ENVELOPE_WHY_MAX];
+	struct event ev;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		int r;
+
+		memset(&ev, 0, sizeof(ev));
+		strcpy(ev.order_id, "dflt");
+		why[0] = '\0';
+		r = envelope_parse_data(EV_ORDER_CREATED, rows[i].body, strlen(rows[i].body), &ev, why,
+		    sizeof(why));
+		if (rows[i].want == NULL) {
+			check(r == 0, "row %zu: refused (%s), want accepted", i, why);
+			check(ev.type == EV_ORDER_CREATED && ev.n_items == 1 && ev.items[0].quantity == 2 &&
+			    ev.total_cents == 5, "row %zu: got the wrong data", i);
+			check(strcmp(ev.order_id, i == 0 ? "o-1" : "dflt") == 0, "row %zu: order_id %s", i,
+			    ev.order_id);
+		} else {
+			check(r == -1 && strncmp(why, rows[i].want, strlen(rows[i].want)) == 0,
+			    "row %zu: got %d '%s', want '%s...'", i, r, why, rows[i].want);
+		}
+	}
+	done();
+}
+
 int
 main(void)
 {
@@ -1261,6 +1313,7 @@ main(void)
 		cmocka_unit_test(test_new_uuid),
 		cmocka_unit_test(test_now),
 		cmocka_unit_test(test_child_traceparent),
+		cmocka_unit_test(test_parse_data),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
