@@ -301,15 +301,21 @@ print_env() {
 	local db var
 	# The vhost is "/", written %2F: rabbitmq-c (0.11) reads ".../" as vhost "".
 	printf 'export CHORUS_STACK_DIR=%s\n' "$(shquote "$STACK_DIR")"
-	printf 'export CHORUS_AMQP_URL=%s\n' "$(shquote "amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2F")"
+	# chorusctl logs in as the administrative identity, each worker as its service
+	printf 'export CHORUS_AMQP_URL=%s\n' "$(shquote "amqp://chorus-admin:chorus-admin@127.0.0.1:$AMQP_PORT/%2F")"
 	printf 'export CHORUS_MGMT_URL=%s\n' "$(shquote "http://127.0.0.1:$MGMT_PORT/")"
 	# libpq's default (sslmode=prefer) would take TLS now that the server offers it
 	for db in "${DATABASES[@]}"; do
+		var=CHORUS_${db#chorus_}_AMQP_PASSWORD
+		printf 'export %s=%s\n' "${var^^}" "$(shquote "${db/_/-}")"
+		# the workers' runtime role; the owner role runs the migrations
 		var=CHORUS_${db#chorus_}_DATABASE_URL
+		printf 'export %s=%s\n' "${var^^}" "$(shquote "postgresql://${db}_app:${db}_app@127.0.0.1:$PG_PORT/$db?sslmode=disable")"
+		var=CHORUS_${db#chorus_}_DATABASE_OWNER_URL
 		printf 'export %s=%s\n' "${var^^}" "$(shquote "postgresql://$db:$db@127.0.0.1:$PG_PORT/$db?sslmode=disable")"
 	done
 	# TLS (not configuration keys: a worker reads none of these by itself)
-	printf 'export CHORUS_AMQPS_URL=%s\n' "$(shquote "amqps://guest:guest@127.0.0.1:$AMQPS_PORT/%2F")"
+	printf 'export CHORUS_AMQPS_URL=%s\n' "$(shquote "amqps://chorus-admin:chorus-admin@127.0.0.1:$AMQPS_PORT/%2F")"
 	for db in "${DATABASES[@]}"; do
 		var=CHORUS_${db#chorus_}_DATABASE_TLS_URL
 		printf 'export %s=%s\n' "${var^^}" \
@@ -474,6 +480,38 @@ wait_rabbit() {
 	say "RabbitMQ ready: AMQP 127.0.0.1:$AMQP_PORT, AMQPS 127.0.0.1:$AMQPS_PORT, management http://127.0.0.1:$MGMT_PORT/"
 }
 
+# The RabbitMQ users of docs/security.md, password = name: chorus-admin may do
+# everything (chorusctl: setup declares the topology); a service's user may
+# configure nothing, write only to its own exchanges and read only its own
+# queue. The same permissions `chorusctl setup --users` prints (the test
+# privilege.sh compares them). "name tags configure write read".
+RABBIT_USERS=(
+	'chorus-admin administrator .* .* .*'
+	'chorus-order - ^$ ^chorus\.order(\.retry|\.dlx)?$ ^chorus\.order\.events$'
+	'chorus-inventory - ^$ ^chorus\.inventory(\.retry|\.dlx)?$ ^chorus\.inventory\.events$'
+	'chorus-payment - ^$ ^chorus\.payment(\.retry|\.dlx)?$ ^chorus\.payment\.events$'
+)
+
+# mgmt_put PATH: PUT the JSON on stdin to the management API (as guest).
+mgmt_put() {
+	curl -fsS -o /dev/null --max-time 10 -u guest:guest -H 'content-type: application/json' \
+		-X PUT --data-binary @- "http://127.0.0.1:$MGMT_PORT/api/$1"
+}
+
+# Create (or reset) the users and their permissions on vhost /.
+rabbit_users() {
+	local entry name tags conf write read
+	for entry in "${RABBIT_USERS[@]}"; do
+		read -r name tags conf write read <<<"$entry"
+		[[ $tags != - ]] || tags=
+		printf '{"password":"%s","tags":"%s"}' "$name" "$tags" | mgmt_put "users/$name" &&
+			printf '{"configure":"%s","write":"%s","read":"%s"}' \
+				"${conf//\\/\\\\}" "${write//\\/\\\\}" "${read//\\/\\\\}" |
+			mgmt_put "permissions/%2F/$name" ||
+			die "creating the RabbitMQ user $name failed (management API on 127.0.0.1:$MGMT_PORT)"
+	done
+}
+
 # Stop our node: rabbitmqctl stop, then SIGTERM, then SIGKILL, each bounded. For a
 # reset (HARD=true) the data is about to go, so skip to SIGKILL: rabbitmqctl stop
 # spends ~5 s in the management plugin's shutdown alone.
@@ -513,8 +551,13 @@ pg_ctl_ours() { run_as "$PG_USER" "$PG_BIN/pg_ctl" -D "$PG_DATA" "$@"; }
 
 pg_running() { [[ -s $PG_DATA/PG_VERSION ]] && pg_ctl_ours status >/dev/null 2>&1; }
 
-psql_admin() {
-	"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "postgresql:///postgres?host=$PG_DIR&port=$PG_PORT&user=postgres" "$@"
+psql_admin() { psql_admin_in postgres "$@"; }
+
+# psql_admin_in DATABASE [psql args]: superuser psql in that database.
+psql_admin_in() {
+	local db=$1
+	shift
+	"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "postgresql:///$db?host=$PG_DIR&port=$PG_PORT&user=postgres" "$@"
 }
 
 init_pg() {
@@ -571,35 +614,54 @@ write_pg_config() {
 	chown "$PG_USER" "$PG_DATA/chorus.conf"
 }
 
-# Roles and databases, each role owning its database and alone able to connect.
+# Roles and databases (docs/security.md, "PostgreSQL roles"): per service an
+# owner role owning its database (the migrations run as it) and a runtime role
+# <db>_app for the workers, with the DML of the tables the owner creates and
+# nothing else; only these two may connect to the database. Password = name.
 # A standby (scripts/cluster.sh) has them from its primary and cannot write.
 bootstrap_pg() {
-	local list db
+	local list dbs db role
 	[[ $(psql_admin -Atq -c 'SELECT pg_is_in_recovery()') == f ]] || return 0
-	list=$(printf "'%s'," "${DATABASES[@]}")
-	list="ARRAY[${list%,}]"
+	dbs=$(printf "'%s'," "${DATABASES[@]}")
+	dbs=${dbs%,}
+	list=$(for db in "${DATABASES[@]}"; do printf "'%s','%s_app'," "$db" "$db"; done)
 	if ! psql_admin -q >/dev/null <<-EOF; then
 		SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', r, r)
-		  FROM unnest($list) AS r
+		  FROM unnest(ARRAY[${list%,}]) AS r
 		 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
 		SELECT format('CREATE DATABASE %I OWNER %I', d, d)
-		  FROM unnest($list) AS d
+		  FROM unnest(ARRAY[$dbs]) AS d
 		 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = d) \gexec
-		SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', d)
-		  FROM unnest($list) AS d \gexec
+		SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', d),
+		       format('GRANT CONNECT ON DATABASE %I TO %I', d, d || '_app')
+		  FROM unnest(ARRAY[$dbs]) AS d \gexec
 	EOF
 		die "creating the roles and databases failed; see $PG_LOG"
 	fi
 	for db in "${DATABASES[@]}"; do
-		PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -t -c 'SELECT 1' \
-			"postgresql://$db:$db@127.0.0.1:$PG_PORT/$db" >/dev/null ||
-			die "cannot log in as $db to database $db over 127.0.0.1:$PG_PORT; see $PG_LOG"
+		# in the database: the runtime role gets DML on what the owner creates
+		if ! psql_admin_in "$db" -q >/dev/null <<-EOF; then
+			ALTER DEFAULT PRIVILEGES FOR ROLE $db IN SCHEMA public
+			  GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${db}_app;
+			ALTER DEFAULT PRIVILEGES FOR ROLE $db IN SCHEMA public
+			  GRANT USAGE, SELECT ON SEQUENCES TO ${db}_app;
+			GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${db}_app;
+			GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${db}_app;
+		EOF
+			die "granting ${db}_app its rights in $db failed; see $PG_LOG"
+		fi
+		for role in "$db" "${db}_app"; do
+			PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -t -c 'SELECT 1' \
+				"postgresql://$role:$role@127.0.0.1:$PG_PORT/$db" >/dev/null ||
+				die "cannot log in as $role to database $db over 127.0.0.1:$PG_PORT; see $PG_LOG"
+		done
 	done
 }
 
 start_pg() {
 	if pg_running; then
 		say "PostgreSQL already running (127.0.0.1:$PG_PORT, socket $PG_DIR)"
+		bootstrap_pg	# roles an older stack.sh did not make
 		return 0
 	fi
 	[[ -s $PG_DATA/PG_VERSION ]] || init_pg
@@ -673,6 +735,7 @@ cmd_start() {
 	if wants rabbitmq; then launch_rabbit; fi
 	if wants postgres; then start_pg; fi
 	if wants rabbitmq; then wait_rabbit; fi
+	if wants rabbitmq; then rabbit_users; fi
 	print_env >"$STACK_DIR/env"
 	say "stack up in $((SECONDS - t0))s; load its settings with: eval \"\$(scripts/stack.sh env)\" (or . $STACK_DIR/env)"
 }

@@ -37,6 +37,7 @@ struct broker {
 	int open;		/* login done: close with connection.close */
 	int confirm;
 	uint64_t next_tag;	/* number the next publish gets in confirm mode */
+	char *user;		/* the login: every publish carries it as user_id */
 	struct broker_batch *batch;	/* the batch confirms and returns settle, or NULL */
 	int last_reply;		/* reply code of the broker's last channel or connection close */
 	char tls_why[256];	/* why the broker's certificate was refused, or "" */
@@ -373,6 +374,7 @@ connect_one(const char *url, const struct broker_tls *tls, const char *name,
 		goto fail;
 	}
 	b->open = 1;
+	b->user = xstrdup(ci.user);
 	amqp_channel_open(b->conn, CHANNEL);
 	if (rpc_ok(b, "channel.open", cause) != 0)
 		goto fail;
@@ -439,6 +441,102 @@ broker_connect(const char *urls, const struct broker_tls *tls, const char *name,
 }
 
 int
+broker_url_login(const char *url, char **user, char **password, char **vhost)
+{
+	struct amqp_connection_info ci;
+	char *copy = xstrndup(url, strcspn(url, ","));	/* the first URL of a list */
+	int ret = -1;
+
+	amqp_default_connection_info(&ci);
+	if (amqp_parse_url(copy, &ci) == AMQP_STATUS_OK) {
+		if (user != NULL)
+			*user = xstrdup(ci.user);
+		if (password != NULL)
+			*password = xstrdup(ci.password);
+		/* as broker_connect: "amqp://host/" means the default vhost */
+		if (vhost != NULL)
+			*vhost = xstrdup(ci.vhost != NULL && ci.vhost[0] != '\0' ? ci.vhost : "/");
+		ret = 0;
+	}
+	free(copy);
+	return ret;
+}
+
+char *
+broker_url_user(const char *url)
+{
+	char *user = NULL;
+
+	return broker_url_login(url, &user, NULL, NULL) == 0 ? user : NULL;
+}
+
+/* s percent-encoded as a URL's userinfo wants it (RFC 3986 unreserved kept). */
+static void
+url_encode(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~')
+			fputc(c, f);
+		else
+			fprintf(f, "%%%02X", c);
+	}
+}
+
+/* One URL with its login replaced, written to f; -1 when it has no "scheme://". */
+static int
+one_with_login(FILE *f, const char *url, const char *user, const char *password)
+{
+	const char *host = strstr(url, "://"), *at, *end;
+
+	if (host == NULL)
+		return -1;
+	host += 3;
+	/* the login ends at the last '@' before the path */
+	end = host + strcspn(host, "/?#");
+	for (at = end; at > host && at[-1] != '@'; at--)
+		;
+	if (at > host)
+		host = at;
+	fprintf(f, "%.*s", (int)(strstr(url, "://") + 3 - url), url);
+	url_encode(f, user);
+	fputc(':', f);
+	url_encode(f, password);
+	fprintf(f, "@%s", host);
+	return 0;
+}
+
+char *
+broker_url_with_login(const char *url, const char *user, const char *password)
+{
+	char *out = NULL, *copy = xstrdup(url), *one, *save = NULL;
+	size_t len = 0;
+	int ret = 0;
+	FILE *f;
+
+	if ((f = open_memstream(&out, &len)) == NULL) {
+		free(copy);
+		return NULL;
+	}
+	/* each node's URL of a list (a cluster) */
+	for (one = strtok_r(copy, ",", &save); one != NULL && ret == 0;
+	    one = strtok_r(NULL, ",", &save)) {
+		if (one != copy)
+			fputc(',', f);
+		ret = one_with_login(f, one, user, password);
+	}
+	fclose(f);
+	free(copy);
+	if (ret != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+int
 broker_url_port(const char *urls)
 {
 	struct amqp_connection_info ci;
@@ -471,6 +569,7 @@ broker_close(struct broker *b)
 		amqp_connection_close(b->conn, AMQP_REPLY_SUCCESS);
 	}
 	amqp_destroy_connection(b->conn);
+	free(b->user);
 	free(b);
 }
 
@@ -585,6 +684,17 @@ broker_queue_stat(struct broker *b, const char *queue, long *messages, long *con
 	if (consumers != NULL)
 		*consumers = (long)ok->consumer_count;
 	return 0;
+}
+
+int
+broker_exchange_exists(struct broker *b, const char *name, char **cause)
+{
+	char what[300];
+
+	amqp_exchange_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes("topic"),
+	    1, 0, 0, 0, amqp_empty_table);
+	snprintf(what, sizeof(what), "exchange %s", name);
+	return rpc_ok(b, what, cause);
 }
 
 long
@@ -717,6 +827,8 @@ copy_props(struct delivery *d, const amqp_basic_properties_t *p)
 		d->correlation_id = bytes_dup(p->correlation_id);
 	if (p->_flags & AMQP_BASIC_APP_ID_FLAG)
 		d->app_id = bytes_dup(p->app_id);
+	if (p->_flags & AMQP_BASIC_USER_ID_FLAG)
+		d->user_id = bytes_dup(p->user_id);
 	if (p->_flags & AMQP_BASIC_TIMESTAMP_FLAG)
 		d->timestamp = (int64_t)p->timestamp;
 	if ((p->_flags & AMQP_BASIC_HEADERS_FLAG) && p->headers.num_entries > 0) {
@@ -871,6 +983,7 @@ delivery_free(struct delivery *d)
 	free(d->type);
 	free(d->correlation_id);
 	free(d->app_id);
+	free(d->user_id);
 	for (size_t i = 0; i < d->nheaders; i++) {
 		free(d->headers[i].key);
 		free(d->headers[i].value);
@@ -947,6 +1060,9 @@ publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, char **caus
 	PROP(app_id, AMQP_BASIC_APP_ID_FLAG)
 	PROP(expiration, AMQP_BASIC_EXPIRATION_FLAG)
 #undef PROP
+	/* the broker refuses a user_id other than the login: who sent it is proven */
+	p._flags |= AMQP_BASIC_USER_ID_FLAG;
+	p.user_id = amqp_cstring_bytes(b->user);
 	if (m->timestamp != 0) {
 		p._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
 		p.timestamp = (uint64_t)m->timestamp;
