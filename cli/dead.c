@@ -67,17 +67,6 @@ base64(const void *buf, size_t len)
 	return out;
 }
 
-/* Where d was first published: a dead letter says so in its headers. */
-static void
-origin(const struct delivery *d, const char **exchange, const char **routing_key)
-{
-	const char *e = delivery_header(d, DEADLETTER_ORIGINAL_EXCHANGE);
-	const char *k = delivery_header(d, DEADLETTER_ORIGINAL_ROUTING_KEY);
-
-	*exchange = k != NULL ? (e ? e : "") : d->exchange;
-	*routing_key = k != NULL ? k : d->routing_key;
-}
-
 static struct json_object *
 str_or_null(const char *s)
 {
@@ -88,10 +77,9 @@ static struct json_object *
 delivery_json(const struct delivery *d)
 {
 	struct json_object *o = json_object_new_object(), *h = json_object_new_object();
-	const char *ex, *rk;
-	char why[512];
+	char why[512], ex[256], rk[256];
 
-	origin(d, &ex, &rk);
+	deadletter_origin(d, ex, sizeof(ex), rk, sizeof(rk));
 	json_object_object_add(o, "message_id", str_or_null(d->message_id));
 	json_object_object_add(o, "type", str_or_null(d->type));
 	json_object_object_add(o, "correlation_id", str_or_null(d->correlation_id));
@@ -118,10 +106,10 @@ delivery_json(const struct delivery *d)
 static void
 print_delivery(const struct held *q, long n, const struct delivery *d)
 {
-	const char *ex, *rk, *why, *at = delivery_header(d, DEADLETTER_DEAD_AT);
-	char buf[512];
+	const char *why, *at = delivery_header(d, DEADLETTER_DEAD_AT);
+	char buf[512], ex[256], rk[256];
 
-	origin(d, &ex, &rk);
+	deadletter_origin(d, ex, sizeof(ex), rk, sizeof(rk));
 	why = deadletter_reason(d, buf, sizeof(buf));
 	cli_printf("--- %s #%ld\n  message_id: %s\n  type:       %s\n  order:      %s\n"
 	    "  sent by:    %s\n  published:  exchange %s, routing key %s\n",

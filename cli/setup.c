@@ -1,16 +1,20 @@
 /*
  * chorusctl setup, migrate and declare: what a fresh installation, and each
  * upgrade, needs before the workers start: the databases' migrations and
- * the broker's topology.
+ * the broker's topology; setup also finds the retry queues an earlier
+ * retry_ladder left behind (recorded in each database's retry_queues) and
+ * with --prune deletes them once empty.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sysexits.h>
 
 #include "cli.h"
 #include "migrate.h"
+#include "pgarray.h"
 #include "topology.h"
 
 int
@@ -73,16 +77,123 @@ cmd_declare(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * One retry queue not in the ladder: report it, with prune delete it when
+ * empty (a fresh connection each: a queue gone makes the broker close the
+ * channel). Quorum queues refuse queue.delete's if-empty, so "empty" is
+ * the count just before: nothing may publish to it any more, i.e. every
+ * worker runs the new ladder (docs/operations.md). 0 done, 1 kept (not
+ * empty), -1 failure.
+ */
+static int
+leftover(struct cli *c, struct db *db, const char *name, int prune)
+{
+	struct broker *b = cli_broker(c, 0);
+	const char *p[1] = { name };
+	char *cause = NULL;
+	long n;
+	int ret = 0;
+	PGresult *res;
+
+	if (b == NULL)
+		return -1;
+	n = broker_queue_count(b, name, &cause);
+	if (n < 0 && broker_last_reply(b) == 404) {
+		if (!c->quiet)
+			printf("retry queue %s (not in retry_ladder) is gone already\n", name);
+	} else if (n < 0) {
+		ret = -1;
+	} else if (!prune) {
+		if (!c->quiet)
+			printf("retry queue %s is not in retry_ladder (%ld messages): chorusctl setup --prune "
+		    "deletes it once empty\n", name, n);
+		ret = 1;
+	} else if (n > 0) {
+		/* its TTL sends each message back to the service's queue: soon empty */
+		if (!c->quiet)
+			printf("retry queue %s is not in retry_ladder but holds %ld messages: kept; "
+		    "prune again within its delay\n", name, n);
+		ret = 1;
+	} else if (broker_delete_queue(b, name, &cause) < 0) {
+		ret = -1;
+	} else {
+		if (!c->quiet)
+			printf("deleted retry queue %s (not in retry_ladder)\n", name);
+	}
+	broker_close(b);
+	if (ret == -1) {
+		cli_err("setup: %s", cause);
+	} else if (ret == 0 &&
+	    (res = db_query(db, NULL, "DELETE FROM retry_queues WHERE name = $1", 1, p)) != NULL) {
+		PQclear(res);
+	} else if (ret == 0) {
+		cli_err("setup: %s", db_last_error(db));
+		ret = -1;
+	}
+	free(cause);
+	return ret;
+}
+
+/*
+ * Record the ladder's retry queues of service s, then go through those it
+ * no longer has. 0, 1 when some were kept, or an exit status.
+ */
+static int
+retry_leftovers(struct cli *c, enum service_id s, const struct retry_policy *rp, int prune)
+{
+	struct db *db = cli_db(c, s);
+	struct pgarray current = { 0 };
+	const char *p[1];
+	PGresult *res = NULL;
+	int ret = 0;
+
+	if (db == NULL)
+		return EX_UNAVAILABLE;
+	for (size_t i = 0; i < rp->steps; i++) {
+		char name[128];
+
+		retry_queue_name(s, rp, (int)i, name, sizeof(name));
+		pgarray_add(&current, name);
+	}
+	p[0] = pgarray_text(&current);
+	if (topology_record_retry_queues(db, s, rp) != 0 ||
+	    (res = db_query(db, NULL, "SELECT name FROM retry_queues "
+	    "WHERE name <> ALL($1::text[]) ORDER BY delay_ms", 1, p)) == NULL) {
+		cli_err("setup: %s database: %s", service_name(s), db_last_error(db));
+		ret = EX_SOFTWARE;
+	}
+	for (int i = 0; res != NULL && i < PQntuples(res) && ret != EX_UNAVAILABLE; i++) {
+		switch (leftover(c, db, PQgetvalue(res, i, 0), prune)) {
+		case -1: ret = EX_UNAVAILABLE; break;
+		case 1: ret = 1; break;
+		}
+	}
+	PQclear(res);
+	pgarray_free(&current);
+	db_close(db);
+	return ret;
+}
+
 int
 cmd_setup(struct cli *c, int argc, char **argv)
 {
 	char *one[1] = { argv[0] };
-	int r;
+	struct retry_policy rp;
+	int r, prune = argc == 2 && strcmp(argv[1], "--prune") == 0, kept = 0;
 
-	if (argc != 1) {
-		cli_err("usage: chorusctl setup");
+	if (argc != 1 && !prune) {
+		cli_err("usage: chorusctl setup [--prune]");
 		return EX_USAGE;
 	}
-	r = cmd_migrate(c, 1, one);
-	return r != 0 ? r : cmd_declare(c, 1, one);
+	if ((r = cmd_migrate(c, 1, one)) != 0 || (r = cmd_declare(c, 1, one)) != 0)
+		return r;
+	conf_retry_policy(&c->cfg, &rp);
+	for (int s = 0; s < SVC__COUNT; s++) {
+		r = retry_leftovers(c, (enum service_id)s, &rp, prune);
+		if (r > 1)
+			return r;
+		kept |= r;
+	}
+	/* with --prune, a queue kept (not empty yet) is work left: try again */
+	return prune && kept ? EX_TEMPFAIL : 0;
 }

@@ -18,6 +18,7 @@ packages=(
 	libcurl4-openssl-dev jq wrk chromium
 	rabbitmq-server postgresql postgresql-client openssl
 	curl ca-certificates python3 systemd groff-base man-db
+	systemd-container mmdebstrap
 	devscripts binutils clang
 	nftables
 )

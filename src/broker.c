@@ -38,6 +38,7 @@ struct broker {
 	int confirm;
 	uint64_t next_tag;	/* number the next publish gets in confirm mode */
 	struct broker_batch *batch;	/* the batch confirms and returns settle, or NULL */
+	int last_reply;		/* reply code of the broker's last channel or connection close */
 	char tls_why[256];	/* why the broker's certificate was refused, or "" */
 	size_t max_body;	/* 0: no limit */
 };
@@ -99,6 +100,11 @@ rpc_ok(struct broker *b, const char *what, char **cause)
 	if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		return 0;
 	*cause = reply_cause(what, r);
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD)
+		b->last_reply = ((amqp_channel_close_t *)r.reply.decoded)->reply_code;
+	else if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CONNECTION_CLOSE_METHOD)
+		b->last_reply = ((amqp_connection_close_t *)r.reply.decoded)->reply_code;
 	if (r.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION)
 		b->open = 0;	/* the broker closed the channel or connection */
 	return -1;
@@ -587,6 +593,25 @@ broker_queue_count(struct broker *b, const char *queue, char **cause)
 	long n;
 
 	return broker_queue_stat(b, queue, &n, NULL, cause) == 0 ? n : -1;
+}
+
+long
+broker_delete_queue(struct broker *b, const char *queue, char **cause)
+{
+	amqp_queue_delete_ok_t *ok;
+	char what[300];
+
+	ok = amqp_queue_delete(b->conn, CHANNEL, amqp_cstring_bytes(queue), 0, 0);
+	snprintf(what, sizeof(what), "delete queue %s", queue);
+	if (rpc_ok(b, what, cause) != 0 || ok == NULL)
+		return -1;
+	return (long)ok->message_count;
+}
+
+int
+broker_last_reply(const struct broker *b)
+{
+	return b->last_reply;
 }
 
 long

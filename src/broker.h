@@ -145,6 +145,16 @@ long broker_queue_count(struct broker *b, const char *queue, char **cause);
  */
 int broker_queue_stat(struct broker *b, const char *queue, long *messages, long *consumers,
     char **cause);
+/*
+ * Delete a queue and the messages in it (quorum queues have no if-empty
+ * delete). Returns messages deleted with it, or -1 (*cause).
+ */
+long broker_delete_queue(struct broker *b, const char *queue, char **cause);
+/*
+ * The reply code with which the broker last closed the channel or the
+ * connection (404 not found, 406 precondition failed, 403 ...), 0 if never.
+ */
+int broker_last_reply(const struct broker *b);
 /* Purge a queue; returns messages purged or -1. */
 long broker_purge(struct broker *b, const char *queue, char **cause);
 

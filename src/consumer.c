@@ -82,6 +82,10 @@ connect_all(struct consumer *c, char **cause)
 	/* declare before consuming: a fresh broker gets the whole topology */
 	if (topology_declare(c->in, svc, &c->policy, cause) != 0)
 		return -1;
+	if (topology_record_retry_queues(c->db, svc, &c->policy) != 0) {
+		*cause = xasprintf("recording the retry queues: %s", db_last_error(c->db));
+		return -1;
+	}
 	snprintf(name, sizeof(name), "chorus-%s forwarding", service_name(svc));
 	c->out = broker_connect(cfg->amqp_url, &tls, name, (int)cfg->heartbeat_s,
 	    (int)cfg->connect_timeout_s, cause);

@@ -127,3 +127,26 @@ deadletter_reason(const struct delivery *d, char *buf, size_t len)
 	snprintf(buf, len, "%s: dead-lettered by RabbitMQ from %s", why, queue);
 	return buf;
 }
+
+void
+deadletter_origin(const struct delivery *d, char *ex, size_t exlen, char *rk, size_t rklen)
+{
+	const char *e = delivery_header(d, DEADLETTER_ORIGINAL_EXCHANGE);
+	const char *k = delivery_header(d, DEADLETTER_ORIGINAL_ROUTING_KEY);
+	const char *death = delivery_header(d, "x-death");
+	char keys[256];
+
+	if (k != NULL) {
+		snprintf(ex, exlen, "%s", e ? e : "");
+		snprintf(rk, rklen, "%s", k);
+	} else if (death != NULL && first_entry_value(death, "routing-keys", keys, sizeof(keys)) == 0) {
+		/* "[key]" (the first one, cut at a comma by first_entry_value) */
+		e = delivery_header(d, "x-first-death-exchange");
+		snprintf(ex, exlen, "%s", e ? e : "");
+		snprintf(rk, rklen, "%.*s", (int)strcspn(keys + (keys[0] == '['), "]"),
+		    keys + (keys[0] == '['));
+	} else {
+		snprintf(ex, exlen, "%s", d->exchange ? d->exchange : "");
+		snprintf(rk, rklen, "%s", d->routing_key ? d->routing_key : "");
+	}
+}

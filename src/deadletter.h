@@ -41,6 +41,12 @@
  * RabbitMQ from <queue>", e.g. "delivery_limit: ...". NULL when neither.
  */
 const char *deadletter_reason(const struct delivery *d, char *buf, size_t len);
+/*
+ * Where d was first published, into ex and rk: the x-original-* headers
+ * of a Chorus dead letter; the first death's exchange and routing key of
+ * one RabbitMQ dead-lettered (x-death); else d's own exchange and key.
+ */
+void deadletter_origin(const struct delivery *d, char *ex, size_t exlen, char *rk, size_t rklen);
 /* true when key is one of the headers above or of the broker's x-death family. */
 int deadletter_is_header(const char *key);
 /* true when key is a history header: a forward keeps the message's value. */

@@ -4,6 +4,9 @@
  */
 #include "config.h"
 
+#include <stdio.h>
+
+#include "pgarray.h"
 #include "topology.h"
 
 static const char *const queues[SVC__COUNT] = {
@@ -110,5 +113,34 @@ topology_declare(struct broker *b, enum service_id svc, const struct retry_polic
 		if ((svc == SVC__COUNT || svc == (enum service_id)s) &&
 		    declare_service(b, (enum service_id)s, p, cause) != 0)
 			return -1;
+	return 0;
+}
+
+int
+topology_record_retry_queues(struct db *db, enum service_id svc, const struct retry_policy *p)
+{
+	struct pgarray names = { 0 }, delays = { 0 };
+	const char *params[2];
+	PGresult *res;
+
+	for (size_t i = 0; i < p->steps; i++) {
+		char name[128], delay[24];
+
+		retry_queue_name(svc, p, (int)i, name, sizeof(name));
+		snprintf(delay, sizeof(delay), "%lu", (unsigned long)p->delay_ms[i]);
+		pgarray_add(&names, name);
+		pgarray_add(&delays, delay);
+	}
+	params[0] = pgarray_text(&names);
+	params[1] = pgarray_text(&delays);
+	res = db_query(db, "retry_queues_record",
+	    "INSERT INTO retry_queues (name, delay_ms) "
+	    "SELECT * FROM unnest($1::text[], $2::bigint[]) "
+	    "ON CONFLICT (name) DO UPDATE SET declared_at = now()", 2, params);
+	pgarray_free(&names);
+	pgarray_free(&delays);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
 	return 0;
 }

@@ -23,6 +23,7 @@
 #define CHORUS_TOPOLOGY_H
 
 #include "broker.h"
+#include "db.h"
 #include "retry.h"
 #include "service.h"
 
@@ -45,5 +46,12 @@ const char *topology_exchange(enum service_id svc);
  */
 int topology_declare(struct broker *b, enum service_id svc, const struct retry_policy *p,
     char **cause);
+/*
+ * Record in svc's database (table retry_queues) the retry queues of the
+ * ladder in p, declared: chorusctl setup finds those a later ladder left
+ * behind. 0, or -1 (db_last_error).
+ */
+int topology_record_retry_queues(struct db *db, enum service_id svc,
+    const struct retry_policy *p);
 
 #endif

@@ -137,6 +137,40 @@ test_reason(void **unused)
 	}
 }
 
+static void
+test_origin(void **unused)
+{
+	static const struct {
+		struct broker_header h[3];
+		size_t n;
+		const char *ex, *rk;
+	} cases[] = {
+		/* Chorus's dead letter: the x-original-* headers */
+		{ { { DEADLETTER_ORIGINAL_EXCHANGE, "chorus.order" },
+		    { DEADLETTER_ORIGINAL_ROUTING_KEY, "order.created" } }, 2,
+		    "chorus.order", "order.created" },
+		/* RabbitMQ's: the first death */
+		{ { { "x-death", "[{count=1, reason=delivery_limit, queue=q, exchange=chorus.inventory, "
+		    "routing-keys=[inventory.reserved]}]" },
+		    { "x-first-death-exchange", "chorus.inventory" } }, 2,
+		    "chorus.inventory", "inventory.reserved" },
+		{ { { "x-death", "[{routing-keys=[a.b, c.d], queue=q}]" } }, 1, "", "a.b" },
+		/* neither: where the delivery came from */
+		{ { { "traceparent", "00-" } }, 1, "chorus.dead", "payment" },
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct delivery d = { .headers = (struct broker_header *)(uintptr_t)cases[i].h,
+			.nheaders = cases[i].n, .exchange = "chorus.dead", .routing_key = "payment" };
+		char ex[64], rk[64];
+
+		deadletter_origin(&d, ex, sizeof(ex), rk, sizeof(rk));
+		if (strcmp(ex, cases[i].ex) != 0 || strcmp(rk, cases[i].rk) != 0)
+			fail_msg("case %zu: got %s %s, want %s %s", i, ex, rk, cases[i].ex, cases[i].rk);
+	}
+}
+
 int
 main(void)
 {
@@ -144,6 +178,7 @@ main(void)
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_reason),
+		cmocka_unit_test(test_origin),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

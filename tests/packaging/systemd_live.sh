@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# systemd_live.sh: the units under a live systemd. Boots a Debian 12 root
+# (tests/packaging/nspawn-root.sh, cached) with systemd-nspawn, installs
+# Chorus into it with "make install DESTDIR=" (a build of its own, prefix
+# /usr, sysconfdir /etc), gives the workers the test stack's URLs only as
+# credentials (/etc/credstore; the config file's URLs are wrong on purpose)
+# and checks, with commands sent in through nsenter:
+#  - chorus.target starts the three workers, each READY only once it
+#    consumes (one that cannot reach RabbitMQ stays "activating"), and a
+#    saga completes through them;
+#  - the credentials are read under DynamicUser (a dynamic uid);
+#  - systemctl reload applies a new log level;
+#  - a worker that stops pinging (SIGSTOP) is killed by the watchdog and
+#    restarted (WatchdogSec=4s in a drop-in, for time);
+#  - exit 78 (bad configuration) is not restarted;
+#  - chorus-inventory@2 competes for chorus.inventory.events;
+#  - journald reads the lines' priority prefixes (PRIORITY, journalctl -p).
+# The container shares the host's network, so it reaches the stack on
+# loopback. Needs root, systemd-nspawn and the cached root: skipped (77)
+# without one unless CHORUS_NSPAWN=1 (then it is built first). About 1-2
+# minutes with the root cached (the first build of the install tree more).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../integration/lib.sh"
+
+root_cache=${CHORUS_NSPAWN_ROOT:-/var/cache/chorus-nspawn/bookworm}
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (systemd-nspawn)"
+command -v systemd-nspawn >/dev/null && command -v nsenter >/dev/null ||
+	skip "no systemd-nspawn (apt-get install systemd-container)"
+if [ ! -x "$root_cache/bin/kill" ]; then
+	[ "${CHORUS_NSPAWN:-0}" = 1 ] ||
+		skip "no cached root $root_cache (tests/packaging/nspawn-root.sh builds it; or CHORUS_NSPAWN=1)"
+	bash "$here/nspawn-root.sh" "$root_cache"
+fi
+
+croot=$WORK/root
+NSPAWN_PID=
+PID1=
+teardown() {
+	if [ -n "$PID1" ] && kill -0 "$PID1" 2>/dev/null; then
+		kill -s RTMIN+4 "$PID1" 2>/dev/null || true	# systemd: poweroff
+		local end=$((SECONDS + 30))
+		while kill -0 "$NSPAWN_PID" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do sleep 0.2; done
+		kill -9 "$NSPAWN_PID" 2>/dev/null || true
+	fi
+	if mountpoint -q "$croot"; then umount "$croot" || umount -l "$croot"; fi
+}
+trap 'teardown; cleanup' EXIT
+
+# --- the install tree: a build of its own, as README's "Install" section ------
+t0=$SECONDS
+nb=$CHORUS_BUILDDIR/nspawn-build
+mkdir -p "$nb"
+if [ ! -f "$nb/Makefile" ]; then
+	(cd "$nb" && "$CHORUS_SRCDIR/configure" -q --prefix=/usr --sysconfdir=/etc --localstatedir=/var)
+fi
+nice -n 10 make -C "$nb" -s -j2 >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; exit 1; }
+mkdir -p "$WORK/upper" "$WORK/ovl" "$croot"
+mount -t overlay overlay -o "lowerdir=$root_cache,upperdir=$WORK/upper,workdir=$WORK/ovl" "$croot"
+make -C "$nb" -s install DESTDIR="$croot" >>"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; exit 1; }
+log "built and installed in $((SECONDS - t0)) s"
+
+# --- configuration: URLs only in the credential store -------------------------
+cat >"$croot/etc/chorus/chorus.conf" <<'EOF'
+# the real URLs come from /etc/credstore (LoadCredential=)
+amqp_url = amqp://nobody:wrong@127.0.0.1:1/
+order.database_url = postgresql://nobody:wrong@127.0.0.1:1/none
+inventory.database_url = postgresql://nobody:wrong@127.0.0.1:1/none
+payment.database_url = postgresql://nobody:wrong@127.0.0.1:1/none
+order.health_listen = 127.0.0.1:0
+inventory.health_listen = 127.0.0.1:0
+payment.health_listen = 127.0.0.1:0
+log_level = info
+EOF
+install -d -m 0700 "$croot/etc/credstore"
+(umask 077
+printf '%s' "$CHORUS_AMQP_URL" >"$croot/etc/credstore/chorus.amqp_url"
+printf '%s' "$CHORUS_ORDER_DATABASE_URL" >"$croot/etc/credstore/chorus.order.database_url"
+printf '%s' "$CHORUS_INVENTORY_DATABASE_URL" >"$croot/etc/credstore/chorus.inventory.database_url"
+printf '%s' "$CHORUS_PAYMENT_DATABASE_URL" >"$croot/etc/credstore/chorus.payment.database_url")
+# the watchdog test, in seconds rather than 30
+mkdir -p "$croot/etc/systemd/system/chorus-inventory.service.d"
+printf '[Service]\nWatchdogSec=4s\n' >"$croot/etc/systemd/system/chorus-inventory.service.d/watchdog.conf"
+# an instance that cannot reach RabbitMQ (the environment beats the credential)
+echo "CHORUS_AMQP_URL=amqp://guest:guest@127.0.0.1:1/" >"$croot/etc/chorus/chorus-payment@7.env"
+# an instance with a bad configuration: exit 78
+echo "CHORUS_PREFETCH=lots" >"$croot/etc/chorus/chorus-payment@9.env"
+
+# --- boot ------------------------------------------------------------------------
+t0=$SECONDS
+systemd-nspawn --register=no --keep-unit --console=passive -q -D "$croot" -b >"$WORK/nspawn.log" 2>&1 &
+NSPAWN_PID=$!
+# (nspawn's child is a helper of its own at first, then execs the container's systemd)
+pid1() { PID1=$(ps -o pid=,comm= --ppid "$NSPAWN_PID" | awk '$2 == "systemd" { print $1; exit }'); [ -n "$PID1" ]; }
+wait_until "the container's PID 1" 20 pid1
+ct() { timeout 120 nsenter -t "$PID1" -a "$@"; }
+# "offline" until its systemd answers on its socket: ask again
+booted() { state=$(ct systemctl is-system-running --wait 2>/dev/null || true); [ "$state" = running ] || [ "$state" = degraded ]; }
+wait_until "the container's boot" 60 booted || true
+expect "the container booted" "$state" "running"
+log "booted in $((SECONDS - t0)) s"
+show() { ct systemctl show -p "$2" --value "$1"; }
+journal() { ct journalctl -q --no-pager -o cat -u "$@"; }
+
+# --- chorus.target: three workers, READY once consuming ----------------------------
+t0=$SECONDS
+rc=0; ct systemctl start chorus.target || rc=$?
+expect "systemctl start chorus.target" "$rc" "0"
+log "chorus.target started in $((SECONDS - t0)) s"
+expect "the three workers active" \
+	"$(ct systemctl is-active chorus-order chorus-inventory chorus-payment | tr '\n' ' ')" "active active active "
+consumers() { rmqctl list_consumers --no-table-headers queue_name | grep -cx "chorus\.$1\.events" || true; }
+expect "each consumes its queue once started (READY)" \
+	"$(consumers order) $(consumers inventory) $(consumers payment)" "1 1 1"
+ready_after_consuming() {
+	journal "$1" | grep -E 'msg="(consuming|ready)"' | head -n 2 | sed 's/.*msg="\([a-z]*\)".*/\1/' | tr '\n' ' '
+}
+expect "order: READY only after consuming" "$(ready_after_consuming chorus-order)" "consuming ready "
+expect "the STATUS= line" "$(show chorus-payment StatusText | cut -d' ' -f1)" "consuming"
+ct systemctl start --no-block chorus-payment@7.service
+trying() { journal chorus-payment@7 | grep -q 'cannot connect to RabbitMQ'; }
+wait_until "chorus-payment@7 trying to connect" 20 trying
+expect "without RabbitMQ an instance is not READY" "$(show chorus-payment@7 ActiveState)" "activating"
+ct systemctl stop chorus-payment@7.service
+
+# --- the credentials, under DynamicUser -----------------------------------------------
+pid=$(show chorus-order MainPID)
+uid=$(ct awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
+expect "order runs as a dynamic user (uid 61184-65519)" \
+	"$([ "$uid" -ge 61184 ] && [ "$uid" -le 65519 ] && echo yes || echo "no: $uid")" "yes"
+expect "its URLs came from the credentials (the file's are wrong)" \
+	"$(journal chorus-order | grep -c 'msg="ready"')" "1"
+sku="nsp-sku-$RUN"; cust="nsp-cust-$RUN"
+ctl -q stock set "$sku" 100
+ctl -q account set "$cust" 100000
+ctl -q order place --id "nsp-1-$RUN" --customer "$cust" --item "$sku:1" --total 100 --wait 30 >/dev/null || true
+expect "a saga completes through the workers in the container" "$(order_status "nsp-1-$RUN")" "CONFIRMED"
+
+# --- reload: a new log level ----------------------------------------------------------
+sed -i 's/^log_level = info$/log_level = debug/' "$croot/etc/chorus/chorus.conf"
+ct systemctl reload chorus-order
+reloaded() { journal chorus-order | grep -q 'msg="configuration reloaded" log_level=debug'; }
+wait_until "the reload" 20 reloaded
+expect "systemctl reload applied log_level=debug" "$(reloaded && echo yes)" "yes"
+ctl -q order place --id "nsp-2-$RUN" --customer "$cust" --item "$sku:1" --total 100 --wait 30 >/dev/null || true
+n=$(journal chorus-order | grep -c 'level=debug' || true)
+expect "debug lines after the reload" "$([ "$n" -gt 0 ] && echo yes || echo "none")" "yes"
+
+# --- the watchdog: a worker that stops pinging is killed and restarted ---------------
+old=$(show chorus-inventory MainPID)
+ct kill -STOP "$old"
+restarted() { [ "$(show chorus-inventory NRestarts)" = 1 ] && [ "$(show chorus-inventory ActiveState)" = active ]; }
+wait_until "chorus-inventory restarted by the watchdog" 40 restarted
+expect "killed by the watchdog" "$(journal chorus-inventory --output=short | grep -c 'Watchdog timeout' || true)" "1"
+expect "restarted once, a new process" \
+	"$(show chorus-inventory NRestarts) $([ "$(show chorus-inventory MainPID)" != "$old" ] && echo new)" "1 new"
+
+# --- exit 78: a bad configuration is not restarted -------------------------------------
+rc=0; ct systemctl start chorus-payment@9.service 2>/dev/null || rc=$?
+expect "a bad configuration fails the start" "$([ "$rc" -ne 0 ] && echo failed)" "failed"
+failed_78() { [ "$(show chorus-payment@9 ExecMainStatus)" = 78 ] && [ "$(show chorus-payment@9 ActiveState)" = failed ]; }
+wait_until "chorus-payment@9 failed with 78" 20 failed_78
+sleep_until=$((SECONDS + 4))	# twice RestartSec: a restart would have come by now
+while [ "$SECONDS" -lt "$sleep_until" ]; do sleep 0.5; done
+expect "exit 78, not restarted" \
+	"$(show chorus-payment@9 ExecMainStatus) $(show chorus-payment@9 NRestarts) $(show chorus-payment@9 ActiveState)" "78 0 failed"
+
+# --- an instance competes for the queue --------------------------------------------------
+rc=0; ct systemctl start chorus-inventory@2.service || rc=$?
+expect "chorus-inventory@2 started" "$rc" "0"
+expect "two consumers on chorus.inventory.events" "$(consumers inventory)" "2"
+for k in 1 2 3 4 5 6; do
+	ctl -q order place --id "nsp-i$k-$RUN" --customer "$cust" --item "$sku:1" --total 100 >/dev/null
+done
+ctl -q wait-quiet --timeout 60
+expect "sagas complete with two inventory instances" \
+	"$(sql order "SELECT count(*) FROM orders WHERE order_id LIKE 'nsp-i_-$RUN' AND status = 'CONFIRMED'")" "6"
+
+# --- journald reads the priority prefixes -------------------------------------------------
+prio() {
+	ct journalctl -q --no-pager -o json -u "$1" | python3 -c '
+import json, sys
+want = {"ready": "6", "reload": "6", "bad": "3", "debug": "7"}
+seen = {}
+raw = 0
+for line in sys.stdin:
+    e = json.loads(line)
+    m = e.get("MESSAGE")
+    if not isinstance(m, str):
+        continue
+    raw += m.startswith("<")
+    for k, pat in (("ready", "msg=\"ready\""), ("reload", "configuration reloaded"),
+                   ("bad", "level=error"), ("debug", "level=debug")):
+        if pat in m:
+            seen.setdefault(k, e.get("PRIORITY"))
+print(" ".join("%s=%s" % (k, seen[k]) for k in sorted(seen)), "raw=%d" % raw)'
+}
+expect "order: PRIORITY from the prefixes, none left in the text" "$(prio chorus-order)" "debug=7 ready=6 reload=6 raw=0"
+expect "payment@9: its error at PRIORITY 3" "$(prio chorus-payment@9)" "bad=3 raw=0"
+expect "journalctl -p err shows the error" \
+	"$(ct journalctl -q --no-pager -o cat -p err -u chorus-payment@9 | grep -c 'level=error' || true)" \
+	"$(journal chorus-payment@9 | grep -c 'level=error')"
+
+# --- stop: drained, exit 0 ----------------------------------------------------------------
+ct systemctl stop chorus.target chorus-inventory@2.service
+expect "stopped cleanly (Result=success)" \
+	"$(show chorus-order Result) $(show chorus-payment Result) $(show chorus-inventory@2 Result)" \
+	"success success success"
+finish
