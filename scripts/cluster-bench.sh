@@ -52,15 +52,27 @@ tick = os.sysconf("SC_CLK_TCK")
 marks = {"rabbitmq": [("CHORUS_STACK_RABBITMQ=%s/rmq%d/rabbitmq" % (d, n)).encode() for n in (1, 2, 3)],
          "postgresql": [("CHORUS_STACK_POSTGRES=%s/pg%d/pg" % (d, n)).encode() for n in (1, 2)]}
 tot = {g: [0.0, 0] for g in ("rabbitmq", "postgresql", "workers")}
+group, parent = {}, {}
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
         env = open("/proc/%s/environ" % pid, "rb").read().split(b"\0")
-        if pid in workers:
-            g = "workers"
-        else:
-            g = next((g for g, ms in marks.items() if any(m in env for m in ms)), None)
-            if g is None or open("/proc/%s/comm" % pid).read().strip() == "epmd":
-                continue
+        parent[pid] = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()[1]
+        comm = open("/proc/%s/comm" % pid).read().strip()
+    except OSError:
+        continue
+    if pid in workers:
+        group[pid] = "workers"
+    elif comm != "epmd":
+        group[pid] = next((g for g, ms in marks.items() if any(m in env for m in ms)), None)
+# PostgreSQL's backends overwrite their environment with the process title:
+# they are the postmasters' children
+for pid in parent:
+    if group.get(pid) is None and group.get(parent[pid]) == "postgresql":
+        group[pid] = "postgresql"
+for pid, g in group.items():
+    try:
+        if g is None:
+            continue
         st = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
         io = dict(l.split(": ") for l in open("/proc/%s/io" % pid).read().splitlines())
     except OSError:
