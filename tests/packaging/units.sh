@@ -73,7 +73,7 @@ if grep -q chorus <<<"$out"; then
 	fail "systemd-analyze verify complains about the Chorus units (above)"
 fi
 
-for u in chorus-order.service chorus-payment@.service; do
+for u in chorus-order.service chorus-payment@.service chorus-gateway.service; do
 	out=$(systemd-analyze security --offline=yes "$man_opt" "./$u" 2>&1 | tail -n 3) || true
 	level=$(grep -oE 'Overall exposure level for [^:]*: [0-9.]+' <<<"$out" | awk '{ print $NF }')
 	echo "$u: exposure ${level:-unknown}"
@@ -83,7 +83,8 @@ for u in chorus-order.service chorus-payment@.service; do
 		fail "$u: exposure $level, want at most 1.2 (hardening lost?)"
 	fi
 done
-for u in chorus-order.service chorus-order@.service chorus-payment.service chorus-payment@.service; do
+for u in chorus-order.service chorus-order@.service chorus-payment.service chorus-payment@.service \
+	chorus-gateway.service; do
 	for k in MemoryMax TasksMax; do
 		grep -qE "^$k=[0-9]+" "$u" || fail "$u: no $k= bound"
 	done
