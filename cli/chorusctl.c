@@ -29,8 +29,9 @@ static const struct command commands[] = {
 	  "      order show ID | order list [--status S] [--limit N] | order wait ID [--timeout S]" },
 	{ "stock", cmd_stock, "stock set SKU UNITS | stock list" },
 	{ "account", cmd_account, "account set CUSTOMER CENTS | account list" },
-	{ "setup", cmd_setup, "setup [--prune]      (apply all migrations, declare the topology; report or\n"
-	  "      --prune the retry queues an earlier retry_ladder left behind)" },
+	{ "setup", cmd_setup, "setup [--prune|--users] (apply all migrations, declare the topology; report or\n"
+	  "      --prune the retry queues an earlier retry_ladder left behind; --users: print\n"
+	  "      the RabbitMQ users and permissions)" },
 	{ "migrate", cmd_migrate, "migrate [SERVICE]    (apply database migrations)" },
 	{ "declare", cmd_declare, "declare              (declare exchanges, queues and bindings)" },
 	{ "outbox", cmd_outbox, "outbox               (outbox backlog per service)" },

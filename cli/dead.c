@@ -84,6 +84,7 @@ delivery_json(const struct delivery *d)
 	json_object_object_add(o, "type", str_or_null(d->type));
 	json_object_object_add(o, "correlation_id", str_or_null(d->correlation_id));
 	json_object_object_add(o, "app_id", str_or_null(d->app_id));
+	json_object_object_add(o, "user_id", str_or_null(d->user_id));
 	json_object_object_add(o, "exchange", str_or_null(ex));
 	json_object_object_add(o, "routing_key", str_or_null(rk));
 	json_object_object_add(o, "reason", str_or_null(deadletter_reason(d, why, sizeof(why))));
@@ -185,8 +186,11 @@ replay_one(struct broker_batch *bb, const struct held *q, const struct delivery 
 	broker_msg_of_delivery(&m, d);
 	m.headers = h;
 	if (q->svc != SVC__COUNT) {
-		/* as the message was first published: none of the dead-letter headers */
-		m.exchange = "";
+		/*
+		 * as the message was first published: none of the dead-letter
+		 * headers; through the service's retry exchange, not the default one
+		 */
+		m.exchange = topology_retry_exchange(q->svc);
 		m.routing_key = topology_queue(q->svc);
 		m.nheaders = deadletter_original_headers(d, h, BROKER_MAX_HEADERS);
 	} else {
@@ -203,6 +207,15 @@ replay_one(struct broker_batch *bb, const struct held *q, const struct delivery 
 	    broker_batch_wait(bb, CLI_CONFIRM_TIMEOUT_MS, cause) != 0)
 		return CONFIRM_PENDING;
 	return broker_batch_status(bb, 0);
+}
+
+/* true when d was dead-lettered as forged: never replayed (docs/security.md). */
+static int
+is_forged(const struct delivery *d)
+{
+	const char *why = delivery_header(d, DEADLETTER_REASON);
+
+	return why != NULL && strncmp(why, "forged:", 7) == 0;
 }
 
 /* How many messages q holds now, at most limit; -1 after printing why. */
@@ -232,7 +245,7 @@ held_replay(struct cli *c, const struct held *q, long limit)
 	struct broker_batch *bb = out ? broker_batch_new(out) : NULL;
 	char *cause = NULL;
 	uint64_t kept_last = 0;
-	long n = 0, kept = 0;
+	long n = 0, kept = 0, forged = 0;
 	int ret = 0;
 
 	/* only what is there now: a replayed message that is still poison comes back */
@@ -240,7 +253,7 @@ held_replay(struct cli *c, const struct held *q, long limit)
 		ret = EX_UNAVAILABLE;
 		goto out;
 	}
-	while (n + kept < limit) {
+	while (n + kept + forged < limit) {
 		struct delivery d;
 		int r = broker_get(in, q->queue, &d, &cause);
 		enum confirm st;
@@ -248,6 +261,13 @@ held_replay(struct cli *c, const struct held *q, long limit)
 		if (r <= 0) {
 			ret = r < 0 ? EX_UNAVAILABLE : 0;
 			break;
+		}
+		if (q->svc != SVC__COUNT && is_forged(&d)) {
+			/* kept as the others left in place: the worker would refuse it again */
+			kept_last = d.tag;
+			forged++;
+			delivery_free(&d);
+			continue;
 		}
 		st = replay_one(bb, q, &d, &cause);
 		if (st == CONFIRM_PENDING) {
@@ -274,9 +294,13 @@ held_replay(struct cli *c, const struct held *q, long limit)
 	if (ret != 0 && cause != NULL)
 		cli_err("%s replay: %s", q->cmd, cause);
 	else if (ret == 0 && !c->quiet)
-		cli_printf("replayed %ld message(s) from %s%s%s\n", n, q->queue,
+		cli_printf("replayed %ld message(s) from %s%s%s", n, q->queue,
 		    q->svc != SVC__COUNT ? " to " : "",
 		    q->svc != SVC__COUNT ? topology_queue(q->svc) : "");
+	if (ret == 0 && !c->quiet && forged > 0)
+		cli_printf("; kept %ld forged one(s)", forged);
+	if (ret == 0 && !c->quiet)
+		cli_printf("\n");
 	if (ret == 0 && kept > 0)
 		ret = EX_UNAVAILABLE;
 out:

@@ -1,9 +1,12 @@
 /*
  * chorusctl setup, migrate and declare: what a fresh installation, and each
- * upgrade, needs before the workers start: the databases' migrations and
- * the broker's topology; setup also finds the retry queues an earlier
- * retry_ladder left behind (recorded in each database's retry_queues) and
- * with --prune deletes them once empty.
+ * upgrade, needs before the workers start: the databases' migrations (run
+ * as each database's owner role) and the broker's topology (declared by the
+ * administrative identity: the workers' users may configure nothing).
+ * setup --users prints the RabbitMQ users and permissions as a script;
+ * setup also finds the retry queues an earlier retry_ladder left behind
+ * (recorded in each database's retry_queues) and with --prune deletes them
+ * once empty.
  */
 #include "config.h"
 
@@ -33,8 +36,15 @@ cmd_migrate(struct cli *c, int argc, char **argv)
 
 		if (only != SVC__COUNT && only != (enum service_id)s)
 			continue;
-		if ((db = cli_db(c, (enum service_id)s)) == NULL)
+		/* the owner role: the workers' runtime role may not create tables */
+		db = db_connect(conf_database_owner_url(&c->cfg, (enum service_id)s), "chorusctl",
+		    (int)c->cfg.connect_timeout_s, c->cfg.statement_timeout_ms, &cause);
+		if (db == NULL) {
+			cli_err("migrate: %s database unavailable: %s", service_name((enum service_id)s),
+			    cause);
+			free(cause);
 			return EX_UNAVAILABLE;
+		}
 		n = migrate_apply(db, c->cfg.schema_dir, (enum service_id)s, &cause);
 		db_close(db);
 		if (n < 0) {
@@ -72,8 +82,97 @@ cmd_declare(struct cli *c, int argc, char **argv)
 	}
 	broker_close(b);
 	if (!c->quiet)
-		cli_printf("topology declared: exchanges chorus.order, chorus.inventory, chorus.payment, "
-		    "chorus.dead, chorus.unrouted; queues chorus.<service>.events, .retry.<delay> and .dead\n");
+		cli_printf("topology declared: exchanges chorus.<service>, chorus.<service>.retry, "
+		    "chorus.<service>.dlx, chorus.unrouted; queues chorus.<service>.events, "
+		    ".retry.<delay> and .dead\n");
+	return 0;
+}
+
+/* s single-quoted for the shell. */
+static void
+print_quoted(const char *s)
+{
+	putchar('\'');
+	for (; *s != '\0'; s++)
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	putchar('\'');
+}
+
+/* One user of the script: created or given its password (on stdin), tagged, permitted. */
+static void
+print_user(const char *vhost, const char *user, const char *password, const char *tags,
+    const char *configure, const char *write, const char *read)
+{
+	const char *const perms[] = { configure, write, read };
+
+	printf("user ");
+	print_quoted(user);
+	printf(" <<'CHORUS_PASSWORD_END'\n%s\nCHORUS_PASSWORD_END\n", password);
+	printf("$rmq set_user_tags ");
+	print_quoted(user);
+	printf("%s%s\n$rmq set_permissions -p ", *tags ? " " : "", tags);
+	print_quoted(vhost);
+	putchar(' ');
+	print_quoted(user);
+	for (size_t i = 0; i < 3; i++) {
+		putchar(' ');
+		print_quoted(perms[i]);
+	}
+	putchar('\n');
+}
+
+/*
+ * setup --users: the RabbitMQ users of docs/security.md as a script for
+ * rabbitmqctl (chorusctl setup --users | sh, where rabbitmqctl reaches the
+ * broker; RABBITMQCTL overrides the command). Passwords come from the
+ * configuration (amqp_url's for the administrative identity,
+ * <service>.amqp_password for the services) and reach rabbitmqctl on its
+ * standard input, never in a command line.
+ */
+static int
+print_users(struct cli *c)
+{
+	char *admin = NULL, *password = NULL, *vhost = NULL;
+
+	if (broker_url_login(c->cfg.amqp_url, &admin, &password, &vhost) != 0) {
+		cli_err("setup --users: amqp_url does not parse");
+		return EX_CONFIG;
+	}
+	for (int s = 0; s < SVC__COUNT; s++)
+		if (c->cfg.amqp_password[s][0] == '\0') {
+			cli_err("setup --users: %s.amqp_password is not set (the password of %s)",
+			    service_name((enum service_id)s), c->cfg.amqp_user[s]);
+			free(admin);
+			free(password);
+			free(vhost);
+			return EX_CONFIG;
+		}
+	if (strcmp(admin, c->cfg.amqp_admin_user) != 0)
+		fprintf(stderr, "chorusctl: warning: amqp_url logs in as '%s', but amqp_admin_user "
+		    "is '%s': the workers will not trust chorusctl's events\n", admin,
+		    c->cfg.amqp_admin_user);
+	printf("#!/bin/sh\n# chorusctl setup --users: the RabbitMQ users and permissions of Chorus\n"
+	    "# (docs/security.md). Run where rabbitmqctl reaches the broker.\nset -e\n"
+	    "rmq=${RABBITMQCTL:-rabbitmqctl}\n"
+	    "# user NAME: create NAME, or set its password, from the password on stdin\n"
+	    "user() {\n\tpw=$(cat)\n"
+	    "\tif $rmq -q list_users | cut -f1 | grep -qxF -- \"$1\"; then\n"
+	    "\t\tprintf '%%s\\n' \"$pw\" | $rmq -q change_password \"$1\"\n"
+	    "\telse\n\t\tprintf '%%s\\n' \"$pw\" | $rmq -q add_user \"$1\"\n\tfi\n}\n");
+	print_user(vhost, admin, password, "administrator", ".*", ".*", ".*");
+	for (int s = 0; s < SVC__COUNT; s++) {
+		const char *conf, *write, *read;
+
+		topology_permissions((enum service_id)s, &conf, &write, &read);
+		print_user(vhost, c->cfg.amqp_user[s], c->cfg.amqp_password[s], "", conf, write,
+		    read);
+	}
+	free(admin);
+	free(password);
+	free(vhost);
 	return 0;
 }
 
@@ -181,8 +280,10 @@ cmd_setup(struct cli *c, int argc, char **argv)
 	struct retry_policy rp;
 	int r, prune = argc == 2 && strcmp(argv[1], "--prune") == 0, kept = 0;
 
+	if (argc == 2 && strcmp(argv[1], "--users") == 0)
+		return print_users(c);
 	if (argc != 1 && !prune) {
-		cli_err("usage: chorusctl setup [--prune]");
+		cli_err("usage: chorusctl setup [--prune|--users]");
 		return EX_USAGE;
 	}
 	if ((r = cmd_migrate(c, 1, one)) != 0 || (r = cmd_declare(c, 1, one)) != 0)

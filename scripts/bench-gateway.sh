@@ -103,7 +103,7 @@ orders() { psql "$CHORUS_ORDER_DATABASE_URL" -XAtqc "SELECT count(*) FROM orders
 tick=$(getconf CLK_TCK)
 cpu_ms() { awk -v t="$tick" '{ print int(($14 + $15) * 1000 / t) }' "/proc/$1/stat"; }
 # per_req CPU0 CPU1 REQUESTS: gateway CPU ms per request
-per_req() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.3f", n > 0 ? (b - a) / n : 0 }'; }
+per_req() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.3f", (n > 0 ? (b - a) / n : 0) }'; }
 
 # --- 1. POST ---------------------------------------------------------------------------
 lua=$CHORUS_STACK_DIR/post.lua

@@ -20,6 +20,7 @@ packages=(
 	curl ca-certificates python3 systemd groff-base man-db
 	systemd-container mmdebstrap
 	devscripts binutils clang
+	nftables
 )
 
 check_only=false

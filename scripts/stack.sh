@@ -9,6 +9,9 @@
 #        scripts/stack.sh psql [psql args]         superuser psql through the socket
 #        scripts/stack.sh rabbitmqctl [args]       rabbitmqctl against our node
 #        scripts/stack.sh pg-restart-immediate     crash-restart PostgreSQL (fault tests)
+#        scripts/stack.sh rabbit-kill|pg-kill      SIGKILL the node or the postmaster and
+#                                                  its backends (fault tests; start brings
+#                                                  them back)
 #
 #   start   start whatever is not running (idempotent), wait until it answers, write
 #           $CHORUS_STACK_DIR/env; the first start creates the roles and databases
@@ -39,6 +42,10 @@
 #   CHORUS_PG_PORT   [5442]   PostgreSQL
 #   CHORUS_RABBIT_NODE [chorus-<AMQP port>@localhost]  Erlang node name
 #   CHORUS_STACK_TIMEOUT [90] seconds to wait for each service to come up
+#   CHORUS_STACK_ONLY [both]  rabbitmq or postgres: start, stop and status only that
+#                     one (scripts/cluster.sh builds its nodes from such stacks)
+#   CHORUS_RABBIT_CONF_EXTRA  lines added to the node's rabbitmq.conf
+#   CHORUS_RABBIT_ERL_ARGS    arguments added to the node's Erlang VM
 #
 # As root, RabbitMQ runs as the rabbitmq user and PostgreSQL as postgres (runuser);
 # otherwise both run as the current user. The Erlang cookie lives in the state
@@ -68,6 +75,8 @@ PG_PORT=${CHORUS_PG_PORT:-5442}
 # The default node name follows the AMQP port: two stacks never share one.
 RABBIT_NODE=${CHORUS_RABBIT_NODE:-chorus-$AMQP_PORT@localhost}
 TIMEOUT=${CHORUS_STACK_TIMEOUT:-90}
+ONLY=${CHORUS_STACK_ONLY:-}
+case $ONLY in '' | rabbitmq | postgres) ;; *) echo "stack.sh: error: CHORUS_STACK_ONLY=$ONLY is not rabbitmq or postgres" >&2; exit 1 ;; esac
 
 PG_BIN=/usr/lib/postgresql/15/bin
 RABBIT_BIN=/usr/lib/rabbitmq/bin
@@ -216,12 +225,15 @@ set_ports() {
 		RABBITMQ_DIST_PORT="$DIST_PORT"
 		RABBITMQ_CTL_DIST_PORT_MIN="$CTL_PORT_MIN"
 		RABBITMQ_CTL_DIST_PORT_MAX="$((CTL_PORT_MIN + 10))"
-		RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+		RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} ${CHORUS_RABBIT_ERL_ARGS:-}"
 		RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 		# Only used if our node has to start epmd itself (no system epmd running).
 		ERL_EPMD_ADDRESS=127.0.0.1
 	)
 }
+
+# True unless CHORUS_STACK_ONLY names the other server.
+wants() { [[ -z $ONLY || $ONLY == "$1" ]]; }
 
 # Marks (in their environment) the processes of our node and of our postmaster.
 rabbit_mark() { echo "CHORUS_STACK_RABBITMQ=$RMQ_DIR"; }
@@ -289,15 +301,21 @@ print_env() {
 	local db var
 	# The vhost is "/", written %2F: rabbitmq-c (0.11) reads ".../" as vhost "".
 	printf 'export CHORUS_STACK_DIR=%s\n' "$(shquote "$STACK_DIR")"
-	printf 'export CHORUS_AMQP_URL=%s\n' "$(shquote "amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2F")"
+	# chorusctl logs in as the administrative identity, each worker as its service
+	printf 'export CHORUS_AMQP_URL=%s\n' "$(shquote "amqp://chorus-admin:chorus-admin@127.0.0.1:$AMQP_PORT/%2F")"
 	printf 'export CHORUS_MGMT_URL=%s\n' "$(shquote "http://127.0.0.1:$MGMT_PORT/")"
 	# libpq's default (sslmode=prefer) would take TLS now that the server offers it
 	for db in "${DATABASES[@]}"; do
+		var=CHORUS_${db#chorus_}_AMQP_PASSWORD
+		printf 'export %s=%s\n' "${var^^}" "$(shquote "${db/_/-}")"
+		# the workers' runtime role; the owner role runs the migrations
 		var=CHORUS_${db#chorus_}_DATABASE_URL
+		printf 'export %s=%s\n' "${var^^}" "$(shquote "postgresql://${db}_app:${db}_app@127.0.0.1:$PG_PORT/$db?sslmode=disable")"
+		var=CHORUS_${db#chorus_}_DATABASE_OWNER_URL
 		printf 'export %s=%s\n' "${var^^}" "$(shquote "postgresql://$db:$db@127.0.0.1:$PG_PORT/$db?sslmode=disable")"
 	done
 	# TLS (not configuration keys: a worker reads none of these by itself)
-	printf 'export CHORUS_AMQPS_URL=%s\n' "$(shquote "amqps://guest:guest@127.0.0.1:$AMQPS_PORT/%2F")"
+	printf 'export CHORUS_AMQPS_URL=%s\n' "$(shquote "amqps://chorus-admin:chorus-admin@127.0.0.1:$AMQPS_PORT/%2F")"
 	for db in "${DATABASES[@]}"; do
 		var=CHORUS_${db#chorus_}_DATABASE_TLS_URL
 		printf 'export %s=%s\n' "${var^^}" \
@@ -410,6 +428,7 @@ write_rabbit_config() {
 		disk_free_limit.absolute = 50MB
 		log.console = false
 		log.file.level = info
+		${CHORUS_RABBIT_CONF_EXTRA:-}
 	EOF
 	echo '[rabbitmq_management,rabbitmq_auth_mechanism_ssl].' >"$RMQ_DIR/enabled_plugins"
 	echo '# Empty on purpose: keeps /etc/rabbitmq/rabbitmq-env.conf out.' >"$RMQ_DIR/rabbitmq-env.conf"
@@ -461,6 +480,38 @@ wait_rabbit() {
 	say "RabbitMQ ready: AMQP 127.0.0.1:$AMQP_PORT, AMQPS 127.0.0.1:$AMQPS_PORT, management http://127.0.0.1:$MGMT_PORT/"
 }
 
+# The RabbitMQ users of docs/security.md, password = name: chorus-admin may do
+# everything (chorusctl: setup declares the topology); a service's user may
+# configure nothing, write only to its own exchanges and read only its own
+# queue. The same permissions `chorusctl setup --users` prints (the test
+# privilege.sh compares them). "name tags configure write read".
+RABBIT_USERS=(
+	'chorus-admin administrator .* .* .*'
+	'chorus-order - ^$ ^chorus\.order(\.retry|\.dlx)?$ ^chorus\.order\.events$'
+	'chorus-inventory - ^$ ^chorus\.inventory(\.retry|\.dlx)?$ ^chorus\.inventory\.events$'
+	'chorus-payment - ^$ ^chorus\.payment(\.retry|\.dlx)?$ ^chorus\.payment\.events$'
+)
+
+# mgmt_put PATH: PUT the JSON on stdin to the management API (as guest).
+mgmt_put() {
+	curl -fsS -o /dev/null --max-time 10 -u guest:guest -H 'content-type: application/json' \
+		-X PUT --data-binary @- "http://127.0.0.1:$MGMT_PORT/api/$1"
+}
+
+# Create (or reset) the users and their permissions on vhost /.
+rabbit_users() {
+	local entry name tags conf write read
+	for entry in "${RABBIT_USERS[@]}"; do
+		read -r name tags conf write read <<<"$entry"
+		[[ $tags != - ]] || tags=
+		printf '{"password":"%s","tags":"%s"}' "$name" "$tags" | mgmt_put "users/$name" &&
+			printf '{"configure":"%s","write":"%s","read":"%s"}' \
+				"${conf//\\/\\\\}" "${write//\\/\\\\}" "${read//\\/\\\\}" |
+			mgmt_put "permissions/%2F/$name" ||
+			die "creating the RabbitMQ user $name failed (management API on 127.0.0.1:$MGMT_PORT)"
+	done
+}
+
 # Stop our node: rabbitmqctl stop, then SIGTERM, then SIGKILL, each bounded. For a
 # reset (HARD=true) the data is about to go, so skip to SIGKILL: rabbitmqctl stop
 # spends ~5 s in the management plugin's shutdown alone.
@@ -500,8 +551,13 @@ pg_ctl_ours() { run_as "$PG_USER" "$PG_BIN/pg_ctl" -D "$PG_DATA" "$@"; }
 
 pg_running() { [[ -s $PG_DATA/PG_VERSION ]] && pg_ctl_ours status >/dev/null 2>&1; }
 
-psql_admin() {
-	"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "postgresql:///postgres?host=$PG_DIR&port=$PG_PORT&user=postgres" "$@"
+psql_admin() { psql_admin_in postgres "$@"; }
+
+# psql_admin_in DATABASE [psql args]: superuser psql in that database.
+psql_admin_in() {
+	local db=$1
+	shift
+	"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "postgresql:///$db?host=$PG_DIR&port=$PG_PORT&user=postgres" "$@"
 }
 
 init_pg() {
@@ -519,6 +575,7 @@ init_pg() {
 		# Written by scripts/stack.sh.
 		# TYPE  DATABASE  USER      ADDRESS       METHOD
 		local   all       postgres                peer map=admin
+		local   replication postgres              peer map=admin
 		local   all       all                     scram-sha-256
 		host    all       all       127.0.0.1/32  scram-sha-256
 	EOF
@@ -557,33 +614,54 @@ write_pg_config() {
 	chown "$PG_USER" "$PG_DATA/chorus.conf"
 }
 
-# Roles and databases, each role owning its database and alone able to connect.
+# Roles and databases (docs/security.md, "PostgreSQL roles"): per service an
+# owner role owning its database (the migrations run as it) and a runtime role
+# <db>_app for the workers, with the DML of the tables the owner creates and
+# nothing else; only these two may connect to the database. Password = name.
+# A standby (scripts/cluster.sh) has them from its primary and cannot write.
 bootstrap_pg() {
-	local list db
-	list=$(printf "'%s'," "${DATABASES[@]}")
-	list="ARRAY[${list%,}]"
+	local list dbs db role
+	[[ $(psql_admin -Atq -c 'SELECT pg_is_in_recovery()') == f ]] || return 0
+	dbs=$(printf "'%s'," "${DATABASES[@]}")
+	dbs=${dbs%,}
+	list=$(for db in "${DATABASES[@]}"; do printf "'%s','%s_app'," "$db" "$db"; done)
 	if ! psql_admin -q >/dev/null <<-EOF; then
 		SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', r, r)
-		  FROM unnest($list) AS r
+		  FROM unnest(ARRAY[${list%,}]) AS r
 		 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
 		SELECT format('CREATE DATABASE %I OWNER %I', d, d)
-		  FROM unnest($list) AS d
+		  FROM unnest(ARRAY[$dbs]) AS d
 		 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = d) \gexec
-		SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', d)
-		  FROM unnest($list) AS d \gexec
+		SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', d),
+		       format('GRANT CONNECT ON DATABASE %I TO %I', d, d || '_app')
+		  FROM unnest(ARRAY[$dbs]) AS d \gexec
 	EOF
 		die "creating the roles and databases failed; see $PG_LOG"
 	fi
 	for db in "${DATABASES[@]}"; do
-		PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -t -c 'SELECT 1' \
-			"postgresql://$db:$db@127.0.0.1:$PG_PORT/$db" >/dev/null ||
-			die "cannot log in as $db to database $db over 127.0.0.1:$PG_PORT; see $PG_LOG"
+		# in the database: the runtime role gets DML on what the owner creates
+		if ! psql_admin_in "$db" -q >/dev/null <<-EOF; then
+			ALTER DEFAULT PRIVILEGES FOR ROLE $db IN SCHEMA public
+			  GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${db}_app;
+			ALTER DEFAULT PRIVILEGES FOR ROLE $db IN SCHEMA public
+			  GRANT USAGE, SELECT ON SEQUENCES TO ${db}_app;
+			GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${db}_app;
+			GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${db}_app;
+		EOF
+			die "granting ${db}_app its rights in $db failed; see $PG_LOG"
+		fi
+		for role in "$db" "${db}_app"; do
+			PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -t -c 'SELECT 1' \
+				"postgresql://$role:$role@127.0.0.1:$PG_PORT/$db" >/dev/null ||
+				die "cannot log in as $role to database $db over 127.0.0.1:$PG_PORT; see $PG_LOG"
+		done
 	done
 }
 
 start_pg() {
 	if pg_running; then
 		say "PostgreSQL already running (127.0.0.1:$PG_PORT, socket $PG_DIR)"
+		bootstrap_pg	# roles an older stack.sh did not make
 		return 0
 	fi
 	[[ -s $PG_DATA/PG_VERSION ]] || init_pg
@@ -626,7 +704,7 @@ stop_pg() {
 # yet must be free, so that a clash fails at once, naming what to change.
 preflight() {
 	local p short
-	if ! rabbit_pid >/dev/null; then
+	if wants rabbitmq && ! rabbit_pid >/dev/null; then
 		for p in "$AMQP_PORT" "$AMQPS_PORT" "$MGMT_PORT" "$DIST_PORT"; do
 			port_open "$p" && die "port $p on 127.0.0.1 is already in use by another program; choose other ports (CHORUS_AMQP_PORT=$AMQP_PORT, CHORUS_AMQPS_PORT=$AMQPS_PORT, CHORUS_MGMT_PORT=$MGMT_PORT; the Erlang distribution uses AMQP+20000)"
 		done
@@ -635,7 +713,7 @@ preflight() {
 			die "an Erlang node named $short is already registered with epmd (another stack?); set CHORUS_RABBIT_NODE to another name"
 		fi
 	fi
-	if ! pg_running && port_open "$PG_PORT"; then
+	if wants postgres && ! pg_running && port_open "$PG_PORT"; then
 		die "port $PG_PORT on 127.0.0.1 is already in use by another program; choose another CHORUS_PG_PORT"
 	fi
 }
@@ -654,9 +732,10 @@ cmd_start() {
 	preflight
 	record_ports
 	make_certs
-	launch_rabbit
-	start_pg
-	wait_rabbit
+	if wants rabbitmq; then launch_rabbit; fi
+	if wants postgres; then start_pg; fi
+	if wants rabbitmq; then wait_rabbit; fi
+	if wants rabbitmq; then rabbit_users; fi
 	print_env >"$STACK_DIR/env"
 	say "stack up in $((SECONDS - t0))s; load its settings with: eval \"\$(scripts/stack.sh env)\" (or . $STACK_DIR/env)"
 }
@@ -670,8 +749,8 @@ cmd_stop() {
 	load_recorded_ports
 	set_ports
 	take_lock
-	stop_rabbit
-	stop_pg
+	if wants rabbitmq; then stop_rabbit; fi
+	if wants postgres; then stop_pg; fi
 }
 
 cmd_status() {
@@ -683,7 +762,9 @@ cmd_status() {
 	fi
 	load_recorded_ports
 	set_ports
-	if pid=$(rabbit_pid); then
+	if ! wants rabbitmq; then
+		:
+	elif pid=$(rabbit_pid); then
 		local amqp=down amqps=down mgmt=down ctl=no
 		amqp_ready && amqp=up
 		port_open "$AMQPS_PORT" && amqps=up
@@ -695,7 +776,9 @@ cmd_status() {
 		echo "RabbitMQ    down (log $RMQ_LOG)"
 		down=1
 	fi
-	if pg_running; then
+	if ! wants postgres; then
+		:
+	elif pg_running; then
 		local ready=down
 		"$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 5 && ready=up
 		echo "PostgreSQL  running: pid $(head -n 1 "$PG_DATA/postmaster.pid"); 127.0.0.1:$PG_PORT $ready; socket $PG_DIR; databases ${DATABASES[*]}"
@@ -764,6 +847,19 @@ main() {
 		run_as "$PG_USER" "$(pg_mark)" "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -m immediate \
 			-w -t "$TIMEOUT" -s restart 9>&- || die "PostgreSQL did not restart; see $PG_LOG"
 		say "PostgreSQL restarted (immediate)"
+		;;
+	rabbit-kill | pg-kill)
+		# fault injection: the node, or the postmaster with its backends, dies at once
+		check_stack_dir
+		load_recorded_ports
+		set_ports
+		local mark
+		if [[ $cmd == rabbit-kill ]]; then mark=$(rabbit_mark); else mark=$(pg_mark); fi
+		[[ -n $(procs_with_env "$mark") ]] || die "nothing of ours runs for $cmd in $STACK_DIR"
+		# shellcheck disable=SC2046 # one pid per word
+		signal_pids KILL $(procs_with_env "$mark")
+		wait_procs_gone "$mark" 10 || die "processes $(procs_with_env "$mark" | tr '\n' ' ')survived SIGKILL"
+		say "${cmd%-kill} killed (SIGKILL)"
 		;;
 	-h | --help | help) usage ;;
 	*)

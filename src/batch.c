@@ -9,8 +9,10 @@
 
 #include "batch.h"
 #include "clock.h"
+#include "deadletter.h"
 #include "inbox.h"
 #include "log.h"
+#include "origin.h"
 #include "service.h"
 #include "xmalloc.h"
 
@@ -97,10 +99,11 @@ properties_match(const struct delivery *d, const struct event *ev, char *why, si
 }
 
 void
-batch_validate(struct slot *s, enum service_id svc)
+batch_validate(struct slot *s, enum service_id svc, const struct conf *cfg)
 {
 	s->why[0] = '\0';
 	s->out = OUT_OK;
+	s->retried = origin_retry_path(&s->d, svc, cfg);
 	if (s->d.dropped > 0) {
 		envelope_too_large(s->d.dropped, s->why, sizeof(s->why));
 		memset(&s->ev, 0, sizeof(s->ev));
@@ -112,7 +115,8 @@ batch_validate(struct slot *s, enum service_id svc)
 		snprintf(s->why, sizeof(s->why), "unexpected_type: %s is not consumed by %s",
 		    event_type_name(s->ev.type), service_name(svc));
 		s->out = OUT_POISON;
-	} else if (properties_match(&s->d, &s->ev, s->why, sizeof(s->why)) != 0) {
+	} else if (properties_match(&s->d, &s->ev, s->why, sizeof(s->why)) != 0 ||
+	    origin_check(&s->d, &s->ev, svc, cfg, s->why, sizeof(s->why)) != 0) {
 		s->out = OUT_POISON;
 	}
 }
@@ -239,7 +243,8 @@ batch_mark_retry(struct slot *s, size_t n, const struct retry_policy *p, const c
     bool uncounted)
 {
 	for (size_t i = 0; i < n; i++) {
-		unsigned attempts = retry_attempts_of(delivery_header(&s[i].d, "x-chorus-attempt"));
+		unsigned attempts = s[i].retried ?
+		    retry_attempts_of(delivery_header(&s[i].d, DEADLETTER_ATTEMPT)) : 0;
 
 		if (s[i].out == OUT_POISON)
 			continue;	/* bad whatever happens: dead-lettered now */

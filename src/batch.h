@@ -41,6 +41,8 @@ struct slot {
 	char why[ENVELOPE_WHY_MAX];	/* poison reason, or the failure a retry carries */
 	unsigned attempt;		/* failures so far (OUT_RETRY, OUT_EXHAUSTED) */
 	int step;			/* delay queue of an OUT_RETRY */
+	bool retried;			/* came through the service's own retry path: its
+					   control headers are the service's (origin.h) */
 };
 
 /* The result of one try of a batch's transaction. */
@@ -94,9 +96,10 @@ void batch_tx_free(struct batch_tx *t);
 
 /*
  * Parse and validate slot s for service svc: its event, or OUT_POISON with
- * its reason (an unreadable envelope, or a type the service does not consume).
+ * its reason (an unreadable envelope, a type the service does not consume,
+ * or an event from a publisher that may not send it: "forged", origin.h).
  */
-void batch_validate(struct slot *s, enum service_id svc);
+void batch_validate(struct slot *s, enum service_id svc, const struct conf *cfg);
 
 /*
  * One try: apply the valid slots of [s, s+n) in one transaction and mark
@@ -123,7 +126,8 @@ int batch_run_timer(struct batch_tx *t, const struct handler_timer *tm, size_t *
 /*
  * Mark [s, s+n) to go to their delay queue with failure `why` (or to the
  * dead-letter queue past the last attempt); uncounted: spends no attempt.
- * Poison stays poison.
+ * Poison stays poison. The attempts so far are the x-chorus-attempt of a
+ * slot that came through the retry path, 0 for any other.
  */
 void batch_mark_retry(struct slot *s, size_t n, const struct retry_policy *p, const char *why,
     bool uncounted);

@@ -6,11 +6,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 
@@ -24,6 +26,7 @@
 #include "clock.h"
 #include "broker.h"
 #include "log.h"
+#include "urllist.h"
 #include "xmalloc.h"
 
 #define CHANNEL 1
@@ -34,6 +37,7 @@ struct broker {
 	int open;		/* login done: close with connection.close */
 	int confirm;
 	uint64_t next_tag;	/* number the next publish gets in confirm mode */
+	char *user;		/* the login: every publish carries it as user_id */
 	struct broker_batch *batch;	/* the batch confirms and returns settle, or NULL */
 	int last_reply;		/* reply code of the broker's last channel or connection close */
 	char tls_why[256];	/* why the broker's certificate was refused, or "" */
@@ -268,20 +272,30 @@ tls_cause(struct broker *b, const char *what, const char *host, int port, int st
 }
 
 int
-broker_url_tls(const char *url)
+broker_url_tls(const char *urls)
 {
 	struct amqp_connection_info ci;
-	char *copy = xstrdup(url);
-	int r = -1;
+	struct urllist l;
+	char *cause = NULL;
+	int r = 0;
 
-	if (amqp_parse_url(copy, &ci) == AMQP_STATUS_OK)
-		r = ci.ssl != 0;
-	free(copy);
+	if (urllist_split(urls, &l, &cause) != 0) {
+		free(cause);
+		return -1;
+	}
+	for (size_t i = 0; i < l.n && r >= 0; i++) {
+		if (amqp_parse_url(l.url[i], &ci) != AMQP_STATUS_OK)
+			r = -1;
+		else if (ci.ssl)
+			r = 1;
+	}
+	urllist_free(&l);
 	return r;
 }
 
-struct broker *
-broker_connect(const char *url, const struct broker_tls *tls, const char *name,
+/* Connect to the one node url names (broker_connect without the list). */
+static struct broker *
+connect_one(const char *url, const struct broker_tls *tls, const char *name,
     int heartbeat_s, int timeout_s, char **cause)
 {
 	static const struct broker_tls tls_defaults;
@@ -360,6 +374,7 @@ broker_connect(const char *url, const struct broker_tls *tls, const char *name,
 		goto fail;
 	}
 	b->open = 1;
+	b->user = xstrdup(ci.user);
 	amqp_channel_open(b->conn, CHANNEL);
 	if (rpc_ok(b, "channel.open", cause) != 0)
 		goto fail;
@@ -371,17 +386,172 @@ fail:
 	return NULL;
 }
 
+/*
+ * The node of the list the next connection tries first: the one after the
+ * node the last connection reached, so that a worker's connections spread
+ * over the nodes, and a reconnect after a node failed tries the others
+ * first. Seeded from the pid, so that instances start on different nodes.
+ */
+static atomic_uint next_node;
+static atomic_flag next_node_seeded = ATOMIC_FLAG_INIT;
+
+struct broker *
+broker_connect(const char *urls, const struct broker_tls *tls, const char *name,
+    int heartbeat_s, int timeout_s, char **cause)
+{
+	struct urllist l;
+	struct broker *b = NULL;
+	char *why = NULL;
+	unsigned first;
+
+	if (urllist_split(urls, &l, cause) != 0) {
+		char *c = *cause;
+
+		*cause = xasprintf("bad amqp_url: %s", c);
+		free(c);
+		return NULL;
+	}
+	if (!atomic_flag_test_and_set(&next_node_seeded))
+		atomic_store(&next_node, (unsigned)getpid());
+	first = atomic_load(&next_node);
+	for (size_t i = 0; i < l.n && b == NULL; i++) {
+		size_t k = (first + i) % l.n;
+		char *c = NULL;
+
+		b = connect_one(l.url[k], tls, name, heartbeat_s, timeout_s, &c);
+		if (b != NULL) {
+			atomic_store(&next_node, (unsigned)(k + 1));
+			if (i > 0)
+				log_info("msg=\"connected to another RabbitMQ node\" connection=\"%s\" "
+				    "node=%zu of %zu", name, k + 1, l.n);
+			break;
+		}
+		if (l.n > 1)
+			log_warn("msg=\"RabbitMQ node unreachable, trying the next\" connection=\"%s\" "
+			    "node=%zu of %zu error=\"%s\"", name, k + 1, l.n, c);
+		free(why);
+		why = c;
+	}
+	if (b == NULL)
+		*cause = l.n == 1 ? xstrdup(why) :
+		    xasprintf("no RabbitMQ node of %zu answered; the last: %s", l.n, why);
+	free(why);
+	urllist_free(&l);
+	return b;
+}
+
 int
-broker_url_port(const char *url)
+broker_url_login(const char *url, char **user, char **password, char **vhost)
 {
 	struct amqp_connection_info ci;
-	char *copy = xstrdup(url);
-	int port = -1;
+	char *copy = xstrndup(url, strcspn(url, ","));	/* the first URL of a list */
+	int ret = -1;
 
 	amqp_default_connection_info(&ci);
-	if (amqp_parse_url(copy, &ci) == AMQP_STATUS_OK)
-		port = ci.port;
+	if (amqp_parse_url(copy, &ci) == AMQP_STATUS_OK) {
+		if (user != NULL)
+			*user = xstrdup(ci.user);
+		if (password != NULL)
+			*password = xstrdup(ci.password);
+		/* as broker_connect: "amqp://host/" means the default vhost */
+		if (vhost != NULL)
+			*vhost = xstrdup(ci.vhost != NULL && ci.vhost[0] != '\0' ? ci.vhost : "/");
+		ret = 0;
+	}
 	free(copy);
+	return ret;
+}
+
+char *
+broker_url_user(const char *url)
+{
+	char *user = NULL;
+
+	return broker_url_login(url, &user, NULL, NULL) == 0 ? user : NULL;
+}
+
+/* s percent-encoded as a URL's userinfo wants it (RFC 3986 unreserved kept). */
+static void
+url_encode(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~')
+			fputc(c, f);
+		else
+			fprintf(f, "%%%02X", c);
+	}
+}
+
+/* One URL with its login replaced, written to f; -1 when it has no "scheme://". */
+static int
+one_with_login(FILE *f, const char *url, const char *user, const char *password)
+{
+	const char *host = strstr(url, "://"), *at, *end;
+
+	if (host == NULL)
+		return -1;
+	host += 3;
+	/* the login ends at the last '@' before the path */
+	end = host + strcspn(host, "/?#");
+	for (at = end; at > host && at[-1] != '@'; at--)
+		;
+	if (at > host)
+		host = at;
+	fprintf(f, "%.*s", (int)(strstr(url, "://") + 3 - url), url);
+	url_encode(f, user);
+	fputc(':', f);
+	url_encode(f, password);
+	fprintf(f, "@%s", host);
+	return 0;
+}
+
+char *
+broker_url_with_login(const char *url, const char *user, const char *password)
+{
+	char *out = NULL, *copy = xstrdup(url), *one, *save = NULL;
+	size_t len = 0;
+	int ret = 0;
+	FILE *f;
+
+	if ((f = open_memstream(&out, &len)) == NULL) {
+		free(copy);
+		return NULL;
+	}
+	/* each node's URL of a list (a cluster) */
+	for (one = strtok_r(copy, ",", &save); one != NULL && ret == 0;
+	    one = strtok_r(NULL, ",", &save)) {
+		if (one != copy)
+			fputc(',', f);
+		ret = one_with_login(f, one, user, password);
+	}
+	fclose(f);
+	free(copy);
+	if (ret != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+int
+broker_url_port(const char *urls)
+{
+	struct amqp_connection_info ci;
+	struct urllist l;
+	char *cause = NULL;
+	int port = -1;
+
+	if (urllist_split(urls, &l, &cause) != 0) {
+		free(cause);
+		return -1;
+	}
+	amqp_default_connection_info(&ci);
+	if (amqp_parse_url(l.url[0], &ci) == AMQP_STATUS_OK)
+		port = ci.port;
+	urllist_free(&l);
 	return port;
 }
 
@@ -399,6 +569,7 @@ broker_close(struct broker *b)
 		amqp_connection_close(b->conn, AMQP_REPLY_SUCCESS);
 	}
 	amqp_destroy_connection(b->conn);
+	free(b->user);
 	free(b);
 }
 
@@ -513,6 +684,17 @@ broker_queue_stat(struct broker *b, const char *queue, long *messages, long *con
 	if (consumers != NULL)
 		*consumers = (long)ok->consumer_count;
 	return 0;
+}
+
+int
+broker_exchange_exists(struct broker *b, const char *name, char **cause)
+{
+	char what[300];
+
+	amqp_exchange_declare(b->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes("topic"),
+	    1, 0, 0, 0, amqp_empty_table);
+	snprintf(what, sizeof(what), "exchange %s", name);
+	return rpc_ok(b, what, cause);
 }
 
 long
@@ -645,6 +827,8 @@ copy_props(struct delivery *d, const amqp_basic_properties_t *p)
 		d->correlation_id = bytes_dup(p->correlation_id);
 	if (p->_flags & AMQP_BASIC_APP_ID_FLAG)
 		d->app_id = bytes_dup(p->app_id);
+	if (p->_flags & AMQP_BASIC_USER_ID_FLAG)
+		d->user_id = bytes_dup(p->user_id);
 	if (p->_flags & AMQP_BASIC_TIMESTAMP_FLAG)
 		d->timestamp = (int64_t)p->timestamp;
 	if ((p->_flags & AMQP_BASIC_HEADERS_FLAG) && p->headers.num_entries > 0) {
@@ -799,6 +983,7 @@ delivery_free(struct delivery *d)
 	free(d->type);
 	free(d->correlation_id);
 	free(d->app_id);
+	free(d->user_id);
 	for (size_t i = 0; i < d->nheaders; i++) {
 		free(d->headers[i].key);
 		free(d->headers[i].value);
@@ -875,6 +1060,9 @@ publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, char **caus
 	PROP(app_id, AMQP_BASIC_APP_ID_FLAG)
 	PROP(expiration, AMQP_BASIC_EXPIRATION_FLAG)
 #undef PROP
+	/* the broker refuses a user_id other than the login: who sent it is proven */
+	p._flags |= AMQP_BASIC_USER_ID_FLAG;
+	p.user_id = amqp_cstring_bytes(b->user);
 	if (m->timestamp != 0) {
 		p._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
 		p.timestamp = (uint64_t)m->timestamp;

@@ -50,6 +50,7 @@ struct delivery {
 	char *type;
 	char *correlation_id;
 	char *app_id;
+	char *user_id;		/* the publisher's login, verified by the broker */
 	int64_t timestamp;	/* 0 when absent */
 	struct broker_header *headers;
 	size_t nheaders;
@@ -99,22 +100,44 @@ struct broker_tls {
 };
 
 /*
- * Connect and log in to url (amqp://user:pass@host:port/vhost, or amqps://
- * for TLS), naming the connection (shown in the console), with the
- * heartbeat and a time bound on the connect, handshake and login. Opens
- * channel 1. NULL with *cause on failure.
+ * Every message a broker publishes carries its login as user_id, which
+ * RabbitMQ checks against the connection's user: a consumer knows who sent
+ * a message (struct delivery's user_id).
+ *
+ * Connect and log in to a node of urls (amqp://user:pass@host:port/vhost,
+ * or amqps:// for TLS; or several such URLs separated by commas: the nodes
+ * of a cluster), naming the connection (shown in the console), with the
+ * heartbeat and a time bound on each node's connect, handshake and login.
+ * Opens channel 1. The nodes are tried in turn, starting after the node
+ * the process's last connection reached (a reconnect moves on; see
+ * broker.c). NULL with *cause when no node answered.
  *
  * amqps:// always means TLS (1.2 or later) with the broker's certificate
  * verified against tls->ca and its name or address (SAN) against url's
  * host; nothing turns that off, and no failure falls back to plaintext.
  * tls may be NULL (the defaults) and is only read for amqps://.
  */
-struct broker *broker_connect(const char *url, const struct broker_tls *tls, const char *name,
+struct broker *broker_connect(const char *urls, const struct broker_tls *tls, const char *name,
     int heartbeat_s, int timeout_s, char **cause);
-/* 1 when url asks for TLS (amqps://), 0 for amqp://, -1 when it does not parse. */
-int broker_url_tls(const char *url);
-/* The TCP port url names (5672 when none), or -1 when it does not parse. */
-int broker_url_port(const char *url);
+/*
+ * 1 when a URL of urls asks for TLS (amqps://), 0 when all are amqp://,
+ * -1 when one does not parse.
+ */
+int broker_url_tls(const char *urls);
+/* The TCP port the first URL of urls names (5672 when none), or -1 when it does not parse. */
+int broker_url_port(const char *urls);
+/* The user the first URL of url logs in as (malloc'ed), or NULL when it does not parse. */
+char *broker_url_user(const char *url);
+/*
+ * The login and vhost of the first URL of url (each malloc'ed; pass NULL for what is not
+ * wanted). 0, or -1 when url does not parse.
+ */
+int broker_url_login(const char *url, char **user, char **password, char **vhost);
+/*
+ * url (each URL of a list) with its login replaced by user and password
+ * (malloc'ed; the rest kept as it is), or NULL when url has no "scheme://".
+ */
+char *broker_url_with_login(const char *url, const char *user, const char *password);
 /* Close gracefully when possible, and free. NULL is fine. */
 void broker_close(struct broker *b);
 
@@ -132,6 +155,8 @@ int broker_bind_on_header(struct broker *b, const char *dest, const char *source
     const char *header, char **cause);
 /* Messages in a queue (passive declare); -1 with *cause when it does not exist. */
 long broker_queue_count(struct broker *b, const char *queue, char **cause);
+/* 0 when the exchange exists (passive declare: needs no right), or -1 with *cause. */
+int broker_exchange_exists(struct broker *b, const char *name, char **cause);
 /*
  * Messages ready in a queue and its consumers (passive declare) into
  * *messages and *consumers (either may be NULL). 0, or -1 with *cause when

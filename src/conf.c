@@ -15,8 +15,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "broker.h"
 #include "conf.h"
 #include "log.h"
+#include "urllist.h"
 #include "xmalloc.h"
 
 #ifndef CHORUS_SYSCONFDIR
@@ -26,7 +28,7 @@
 #define CHORUS_SCHEMADIR "/usr/share/chorus/schema"
 #endif
 
-enum key_kind { K_STRING, K_LONG, K_LOGLEVEL, K_CURRENCY, K_LADDER };
+enum key_kind { K_STRING, K_LONG, K_LOGLEVEL, K_CURRENCY, K_LADDER, K_URLLIST };
 
 struct conf_key {
 	const char *name;
@@ -38,10 +40,12 @@ struct conf_key {
 };
 
 #define OFF(f) offsetof(struct conf, f)
+/* in the min field of a K_STRING: the empty string is a value (an optional key) */
+#define EMPTY_OK 1
 
 static const struct conf_key conf_keys[] = {
-	{ "amqp_url", K_STRING, OFF(amqp_url), 0, 0,
-	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost; amqps:// for TLS)" },
+	{ "amqp_url", K_URLLIST, OFF(amqp_url), 0, 0,
+	  "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (amqp://user:password@host:port/vhost; amqps:// for TLS), or the nodes' URLs separated by commas; its login is chorusctl's, the administrative identity" },
 	{ "amqp_tls_ca", K_STRING, OFF(amqp_tls_ca), 0, 0,
 	  "system", "PEM file of the CAs that amqps:// trusts for the broker's certificate, or system (OpenSSL's default store)" },
 	{ "amqp_tls_cert", K_STRING, OFF(amqp_tls_cert), 0, 0,
@@ -50,12 +54,32 @@ static const struct conf_key conf_keys[] = {
 	  "none", "private key (PEM file, not encrypted) of amqp_tls_cert, or none" },
 	{ "amqp_auth", K_STRING, OFF(amqp_auth), 0, 0,
 	  "plain", "plain (user and password of amqp_url) or external (the identity of amqp_tls_cert)" },
+	{ "amqp_admin_user", K_STRING, OFF(amqp_admin_user), 0, 0,
+	  "chorus-admin", "RabbitMQ user of chorusctl (declares the topology, replays dead letters): workers accept its events from any exchange" },
+	{ "order.amqp_user", K_STRING, OFF(amqp_user[SVC_ORDER]), 0, 0,
+	  "chorus-order", "RabbitMQ user of the order service: the only publisher its events are accepted from" },
+	{ "inventory.amqp_user", K_STRING, OFF(amqp_user[SVC_INVENTORY]), 0, 0,
+	  "chorus-inventory", "RabbitMQ user of the inventory service: the only publisher its events are accepted from" },
+	{ "payment.amqp_user", K_STRING, OFF(amqp_user[SVC_PAYMENT]), 0, 0,
+	  "chorus-payment", "RabbitMQ user of the payment service: the only publisher its events are accepted from" },
+	{ "order.amqp_password", K_STRING, OFF(amqp_password[SVC_ORDER]), EMPTY_OK, 0,
+	  "", "password of order.amqp_user, with which the order worker logs in (empty: as amqp_url says)" },
+	{ "inventory.amqp_password", K_STRING, OFF(amqp_password[SVC_INVENTORY]), EMPTY_OK, 0,
+	  "", "password of inventory.amqp_user, with which the inventory worker logs in (empty: as amqp_url says)" },
+	{ "payment.amqp_password", K_STRING, OFF(amqp_password[SVC_PAYMENT]), EMPTY_OK, 0,
+	  "", "password of payment.amqp_user, with which the payment worker logs in (empty: as amqp_url says)" },
 	{ "order.database_url", K_STRING, OFF(database_url[SVC_ORDER]), 0, 0,
 	  "postgresql:///chorus_order", "PostgreSQL URL of the order service's database" },
 	{ "inventory.database_url", K_STRING, OFF(database_url[SVC_INVENTORY]), 0, 0,
 	  "postgresql:///chorus_inventory", "PostgreSQL URL of the inventory service's database" },
 	{ "payment.database_url", K_STRING, OFF(database_url[SVC_PAYMENT]), 0, 0,
 	  "postgresql:///chorus_payment", "PostgreSQL URL of the payment service's database" },
+	{ "order.database_owner_url", K_STRING, OFF(database_owner_url[SVC_ORDER]), EMPTY_OK, 0,
+	  "", "PostgreSQL URL of the role owning the order database, for migrations (empty: order.database_url)" },
+	{ "inventory.database_owner_url", K_STRING, OFF(database_owner_url[SVC_INVENTORY]), EMPTY_OK, 0,
+	  "", "PostgreSQL URL of the role owning the inventory database, for migrations (empty: inventory.database_url)" },
+	{ "payment.database_owner_url", K_STRING, OFF(database_owner_url[SVC_PAYMENT]), EMPTY_OK, 0,
+	  "", "PostgreSQL URL of the role owning the payment database, for migrations (empty: payment.database_url)" },
 	{ "schema_dir", K_STRING, OFF(schema_dir), 0, 0,
 	  CHORUS_SCHEMADIR, "directory holding the SQL migrations (<service>/NNN_name.sql)" },
 	{ "currency", K_CURRENCY, OFF(currency), 0, 0,
@@ -213,8 +237,22 @@ set_value(struct conf *cfg, const struct conf_key *k, const char *value,
 	}
 		/* stored as its text */
 		/* fall through */
+	case K_URLLIST:
+		if (k->kind == K_URLLIST && *value != '\0') {
+			struct urllist l;
+			char *why = NULL;
+
+			if (urllist_split(value, &l, &why) != 0) {
+				*cause = xasprintf("%s: %s: %s", where, k->name, why);
+				free(why);
+				return -1;
+			}
+			urllist_free(&l);
+		}
+		/* stored as its text */
+		/* fall through */
 	case K_STRING:
-		if (*value == '\0') {
+		if (*value == '\0' && k->min != EMPTY_OK) {
 			*cause = xasprintf("%s: %s must not be empty", where, k->name);
 			return -1;
 		}
@@ -272,6 +310,27 @@ conf_defaults(struct conf *cfg)
 	}
 }
 
+char *
+conf_amqp_url(const struct conf *cfg, enum service_id svc)
+{
+	char *url;
+	/* EXTERNAL: the certificate is the login; the URL's user names it (user_id) */
+	int external = strcmp(cfg->amqp_auth, "external") == 0;
+
+	if ((!external && cfg->amqp_password[svc][0] == '\0') ||
+	    (url = broker_url_with_login(cfg->amqp_url, cfg->amqp_user[svc],
+	    external ? "" : cfg->amqp_password[svc])) == NULL)
+		return xstrdup(cfg->amqp_url);
+	return url;
+}
+
+const char *
+conf_database_owner_url(const struct conf *cfg, enum service_id svc)
+{
+	return cfg->database_owner_url[svc][0] != '\0' ? cfg->database_owner_url[svc] :
+	    cfg->database_url[svc];
+}
+
 void
 conf_retry_policy(const struct conf *cfg, struct retry_policy *p)
 {
@@ -291,7 +350,8 @@ void
 conf_free(struct conf *cfg)
 {
 	for (size_t i = 0; i < NKEYS; i++)
-		if (conf_keys[i].kind == K_STRING || conf_keys[i].kind == K_LADDER) {
+		if (conf_keys[i].kind == K_STRING || conf_keys[i].kind == K_LADDER ||
+		    conf_keys[i].kind == K_URLLIST) {
 			char **p = (char **)((char *)cfg + conf_keys[i].offset);
 			free(*p);
 			*p = NULL;
@@ -708,6 +768,7 @@ conf_key_value(const struct conf *cfg, size_t i)
 	switch (conf_keys[i].kind) {
 	case K_STRING:
 	case K_LADDER:
+	case K_URLLIST:
 		return xstrdup(*(char *const *)base ? *(char *const *)base : "");
 	case K_LONG:
 		return xasprintf("%ld", *(const long *)base);

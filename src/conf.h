@@ -21,7 +21,11 @@ struct conf {
 	char *amqp_tls_cert;		/* a file, or "none" */
 	char *amqp_tls_key;		/* a file, or "none" */
 	char *amqp_auth;		/* "plain" or "external" */
-	char *database_url[SVC__COUNT];
+	char *amqp_admin_user;			/* the administrative identity (chorusctl) */
+	char *amqp_user[SVC__COUNT];		/* each service's RabbitMQ user */
+	char *amqp_password[SVC__COUNT];	/* "": log in as amqp_url says */
+	char *database_url[SVC__COUNT];		/* the runtime role */
+	char *database_owner_url[SVC__COUNT];	/* the owner role (migrations); "": database_url */
 	char *schema_dir;
 	char currency[4];
 	int log_level;
@@ -72,6 +76,15 @@ struct conf {
 /* The retry policy the configuration describes. */
 void conf_retry_policy(const struct conf *cfg, struct retry_policy *p);
 
+/*
+ * The AMQP URL service svc's worker logs in with (malloc'ed): amqp_url
+ * with the service's user and password when its password is set; with
+ * amqp_auth = external, with the service's user (which must then be the
+ * user its client certificate names: every publish carries it as user_id).
+ */
+char *conf_amqp_url(const struct conf *cfg, enum service_id svc);
+/* The PostgreSQL URL migrations of svc run with: the owner role's, else database_url. */
+const char *conf_database_owner_url(const struct conf *cfg, enum service_id svc);
 /*
  * The TLS settings of amqp_url as broker_connect takes them; *t points
  * into cfg ("system" and "none" become NULL).

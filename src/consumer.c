@@ -65,7 +65,7 @@ connect_all(struct consumer *c, char **cause)
 	const struct conf *cfg = c->cfg;
 	enum service_id svc = c->ops->svc;
 	struct broker_tls tls;
-	char name[64];
+	char name[64], *url;
 
 	snprintf(name, sizeof(name), "chorus-%s", service_name(svc));
 	c->db = c->tx.db = db_connect(cfg->database_url[svc], name, (int)cfg->connect_timeout_s,
@@ -73,29 +73,34 @@ connect_all(struct consumer *c, char **cause)
 	if (c->db == NULL)
 		return -1;
 	conf_broker_tls(cfg, &tls);
-	c->in = broker_connect(cfg->amqp_url, &tls, name, (int)cfg->heartbeat_s,
+	url = conf_amqp_url(cfg, svc);
+	c->in = broker_connect(url, &tls, name, (int)cfg->heartbeat_s,
 	    (int)cfg->connect_timeout_s, cause);
 	if (c->in == NULL)
-		return -1;
+		goto fail;
 	/* an oversized body is never copied: it is poison by its size alone */
 	broker_set_max_body(c->in, ENVELOPE_MAX_BYTES);
-	/* declare before consuming: a fresh broker gets the whole topology */
-	if (topology_declare(c->in, svc, &c->policy, cause) != 0)
-		return -1;
+	/* the worker declares nothing (its user may not): chorusctl setup did */
+	if (topology_verify(c->in, svc, &c->policy, cause) != 0)
+		goto fail;
 	if (topology_record_retry_queues(c->db, svc, &c->policy) != 0) {
 		*cause = xasprintf("recording the retry queues: %s", db_last_error(c->db));
-		return -1;
+		goto fail;
 	}
 	snprintf(name, sizeof(name), "chorus-%s forwarding", service_name(svc));
-	c->out = broker_connect(cfg->amqp_url, &tls, name, (int)cfg->heartbeat_s,
+	c->out = broker_connect(url, &tls, name, (int)cfg->heartbeat_s,
 	    (int)cfg->connect_timeout_s, cause);
 	if (c->out == NULL || broker_confirm_mode(c->out, cause) != 0)
-		return -1;
+		goto fail;
+	free(url);
 	c->out_batch = broker_batch_new(c->out);
 	if (broker_consume(c->in, topology_queue(svc), (int)cfg->prefetch, cause) != 0)
 		return -1;
 	metrics_connected(1, -1);
 	return 0;
+fail:
+	free(url);
+	return -1;
 }
 
 /*
@@ -287,7 +292,7 @@ collect(struct consumer *c, char **cause)
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
-		batch_validate(&c->slots[i], c->ops->svc);
+		batch_validate(&c->slots[i], c->ops->svc, c->cfg);
 	return (long)n;
 }
 

@@ -23,6 +23,7 @@ static const struct header_kind headers[] = {
 	{ DEADLETTER_SERVICE, 0 },
 	{ DEADLETTER_ORIGINAL_EXCHANGE, 1 },
 	{ DEADLETTER_ORIGINAL_ROUTING_KEY, 1 },
+	{ DEADLETTER_ORIGINAL_USER_ID, 1 },
 	/* the broker's own dead-lettering (x-delivery-limit, TTL of the retry queues) */
 	{ "x-death", 0 },
 	{ "x-delivery-count", 0 },	/* a quorum queue's count of redeliveries */

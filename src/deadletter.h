@@ -33,6 +33,8 @@
 /* Where it was first published (history). */
 #define DEADLETTER_ORIGINAL_EXCHANGE	"x-original-exchange"
 #define DEADLETTER_ORIGINAL_ROUTING_KEY	"x-original-routing-key"
+/* Who first published it: its AMQP user_id, verified by the broker (history). */
+#define DEADLETTER_ORIGINAL_USER_ID	"x-original-user-id"
 
 /*
  * Why d was dead-lettered, into buf: x-chorus-reason when Chorus did it;

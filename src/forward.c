@@ -35,7 +35,11 @@ struct copy {
 	char attempt[16], reason[ENVELOPE_WHY_MAX + 32], queue[128], expiration[16], now[32];
 };
 
-/* Build the copy of slot s in m (headers and route in c). */
+/*
+ * Build the copy of slot s in m (headers and route in c). The delivery's
+ * own control headers are kept only when it came through the retry path
+ * (s->retried): anywhere else a publisher may have written them.
+ */
 static void
 build(const struct slot *s, enum service_id svc, const struct retry_policy *p, struct copy *c,
     struct broker_msg *m)
@@ -46,13 +50,15 @@ build(const struct slot *s, enum service_id svc, const struct retry_policy *p, s
 
 	broker_msg_of_delivery(m, d);
 	m->headers = c->h;
-	m->exchange = TOPOLOGY_DEAD_EXCHANGE;
+	m->exchange = topology_dead_exchange(svc);
 	m->routing_key = name;
 	envelope_now(c->now);
 	/* the Chorus headers first, the message's own after them */
-	if (delivery_header(d, DEADLETTER_ORIGINAL_ROUTING_KEY) == NULL) {
+	if (!s->retried || delivery_header(d, DEADLETTER_ORIGINAL_ROUTING_KEY) == NULL) {
 		c->h[nh++] = (struct broker_header){ DEADLETTER_ORIGINAL_EXCHANGE, d->exchange };
 		c->h[nh++] = (struct broker_header){ DEADLETTER_ORIGINAL_ROUTING_KEY, d->routing_key };
+		c->h[nh++] = (struct broker_header){ DEADLETTER_ORIGINAL_USER_ID,
+		    d->user_id ? d->user_id : (char *)"" };
 	}
 	c->h[nh++] = (struct broker_header){ DEADLETTER_SERVICE, (char *)name };
 	if (s->out == OUT_POISON) {
@@ -62,7 +68,7 @@ build(const struct slot *s, enum service_id svc, const struct retry_policy *p, s
 		snprintf(c->attempt, sizeof(c->attempt), "%u", s->attempt);
 		c->h[nh++] = (struct broker_header){ DEADLETTER_ATTEMPT, c->attempt };
 		c->h[nh++] = (struct broker_header){ DEADLETTER_LAST_ERROR, (char *)s->why };
-		if (delivery_header(d, DEADLETTER_FIRST_ERROR) == NULL) {
+		if (!s->retried || delivery_header(d, DEADLETTER_FIRST_ERROR) == NULL) {
 			c->h[nh++] = (struct broker_header){ DEADLETTER_FIRST_ERROR, (char *)s->why };
 			c->h[nh++] = (struct broker_header){ DEADLETTER_FIRST_FAILED_AT, c->now };
 		}
@@ -71,7 +77,7 @@ build(const struct slot *s, enum service_id svc, const struct retry_policy *p, s
 		retry_queue_name(svc, p, s->step, c->queue, sizeof(c->queue));
 		snprintf(c->expiration, sizeof(c->expiration), "%u",
 		    retry_delay_ms(p, s->step, backoff_random()));
-		m->exchange = "";
+		m->exchange = topology_retry_exchange(svc);
 		m->routing_key = c->queue;
 		m->expiration = c->expiration;
 	} else if (s->out == OUT_EXHAUSTED) {
@@ -79,7 +85,10 @@ build(const struct slot *s, enum service_id svc, const struct retry_policy *p, s
 		c->h[nh++] = (struct broker_header){ DEADLETTER_REASON, c->reason };
 		c->h[nh++] = (struct broker_header){ DEADLETTER_DEAD_AT, c->now };
 	}
-	nh += deadletter_kept_headers(d, c->h + nh, BROKER_MAX_HEADERS - nh);
+	if (s->retried)
+		nh += deadletter_kept_headers(d, c->h + nh, BROKER_MAX_HEADERS - nh);
+	else
+		nh += deadletter_original_headers(d, c->h + nh, BROKER_MAX_HEADERS - nh);
 	m->nheaders = nh;
 }
 

@@ -1,8 +1,11 @@
 /*
  * forward: what a batch does not simply acknowledge is published first,
  * with publisher confirms: poison and exhausted deliveries to the
- * dead-letter exchange with their reason and history, transient failures to
- * their delay queue with the attempt counted (see retry.h). The body and
+ * service's dead-letter exchange (chorus.<service>.dlx) with their reason
+ * and history, transient failures through its retry exchange to their
+ * delay queue with the attempt counted (see retry.h). Control headers a
+ * delivery brought are kept only when it came through the retry path
+ * (origin.h). The body and
  * the message's properties are kept byte for byte; the Chorus headers go
  * first, the message's own after them.
  */

@@ -530,11 +530,13 @@ connect_both(struct relay *r, const char *name, struct db **db, struct broker **
 	if (*db != NULL && db_exec(*db, "SET synchronous_commit = off") != 0)
 		*cause = xstrdup(db_last_error(*db));
 	if (*cause == NULL) {
+		char *url = conf_amqp_url(r->cfg, r->svc);
 		struct broker_tls tls;
 
 		conf_broker_tls(r->cfg, &tls);
-		*b = broker_connect(r->cfg->amqp_url, &tls, name, (int)r->cfg->heartbeat_s,
+		*b = broker_connect(url, &tls, name, (int)r->cfg->heartbeat_s,
 		    (int)r->cfg->connect_timeout_s, cause);
+		free(url);
 		if (*b != NULL && broker_confirm_mode(*b, cause) != 0) {
 			broker_close(*b);
 			*b = NULL;

@@ -10,14 +10,18 @@
  *       publisher (mandatory) and stays in the outbox. Any other goes on to
  *       chorus.unrouted.others (fanout) and is kept in the queue
  *       chorus.unrouted (chorusctl unrouted).
- *   chorus.dead       direct exchange; chorus.<service>.dead quorum queues
- *                     (routing key = service) hold dead letters
  *   chorus.<service>.events   quorum queue each worker consumes, bound to the
  *       routing keys of the types the service consumes, dead-lettering to
- *       chorus.dead (at-least-once) past x-delivery-limit deliveries.
+ *       chorus.<service>.dlx (at-least-once) past x-delivery-limit deliveries.
+ *   chorus.<service>.dlx   fanout exchange to chorus.<service>.dead, the
+ *       quorum queue of the service's dead letters.
+ *   chorus.<service>.retry   direct exchange of the service's retry path:
+ *       routing key = queue name, to the delay queues and back to .events.
  *   chorus.<service>.retry.<delay>   one quorum queue per step of the retry
  *       ladder: x-message-ttl = the delay, dead-lettering (at-least-once)
- *       through the default exchange back to chorus.<service>.events.
+ *       through chorus.<service>.retry back to chorus.<service>.events.
+ * Nothing goes through the default exchange, so a service's RabbitMQ user
+ * needs write on its own three exchanges only (topology_permissions).
  */
 #ifndef CHORUS_TOPOLOGY_H
 #define CHORUS_TOPOLOGY_H
@@ -30,7 +34,6 @@
 #define TOPOLOGY_UNROUTED "chorus.unrouted"
 #define TOPOLOGY_UNROUTED_OTHERS "chorus.unrouted.others"
 #define TOPOLOGY_UNROUTED_RETURN "chorus.unrouted.return"
-#define TOPOLOGY_DEAD_EXCHANGE "chorus.dead"
 /* Deliveries of one message before the broker dead-letters it (a crash loop). */
 #define TOPOLOGY_DELIVERY_LIMIT 20
 
@@ -40,11 +43,29 @@ const char *topology_queue(enum service_id svc);
 const char *topology_dead_queue(enum service_id svc);
 /* "chorus.<service>" */
 const char *topology_exchange(enum service_id svc);
+/* "chorus.<service>.retry": the retry path, only the service and the admin write it */
+const char *topology_retry_exchange(enum service_id svc);
+/* "chorus.<service>.dlx": to the dead-letter queue */
+const char *topology_dead_exchange(enum service_id svc);
+/*
+ * The RabbitMQ permissions (configure, write, read regular expressions) of
+ * the service's user: no configure; write on its own exchanges; read of
+ * its own queue. Static strings.
+ */
+void topology_permissions(enum service_id svc, const char **configure, const char **write,
+    const char **read);
 /*
  * Declare what svc needs, or everything when svc is SVC__COUNT, with the
  * retry queues of the ladder in p. 0, or -1 with *cause.
  */
 int topology_declare(struct broker *b, enum service_id svc, const struct retry_policy *p,
+    char **cause);
+/*
+ * Check, with passive declares only (no configure right needed), that
+ * what svc uses exists. 0, or -1 with *cause naming what is missing and
+ * saying to run chorusctl setup.
+ */
+int topology_verify(struct broker *b, enum service_id svc, const struct retry_policy *p,
     char **cause);
 /*
  * Record in svc's database (table retry_queues) the retry queues of the

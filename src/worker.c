@@ -30,6 +30,7 @@
 #include <json-c/json_c_version.h>
 #include <libpq-fe.h>
 
+#include "broker.h"
 #include "clock.h"
 #include "consumer.h"
 #include "daemon.h"
@@ -173,6 +174,27 @@ is_alive(char *why, size_t whylen)
 	return 1;
 }
 
+/*
+ * The worker's RabbitMQ login must be its service's user: the other
+ * services accept its events from that user only. 0, or -1 said on stderr.
+ */
+static int
+check_identity(const struct conf *cfg, enum service_id svc, const char *prog)
+{
+	char *url = conf_amqp_url(cfg, svc), *user = broker_url_user(url);
+	int ret = 0;
+
+	if (user == NULL || strcmp(user, cfg->amqp_user[svc]) != 0) {
+		fprintf(stderr, "%s: config: the worker would log in to RabbitMQ as '%s', not as "
+		    "%s.amqp_user '%s': set %s.amqp_password (see chorusctl setup --users)\n", prog,
+		    user ? user : "?", service_name(svc), cfg->amqp_user[svc], service_name(svc));
+		ret = -1;
+	}
+	free(user);
+	free(url);
+	return ret;
+}
+
 int
 worker_main(int argc, char **argv, const struct worker_ops *ops)
 {
@@ -191,6 +213,10 @@ worker_main(int argc, char **argv, const struct worker_ops *ops)
 	if (r != 0) {
 		conf_free(&cfg);
 		return r < 0 ? 0 : r;
+	}
+	if (check_identity(&cfg, ops->handler.svc, argv[0]) != 0) {
+		conf_free(&cfg);
+		return EX_CONFIG;
 	}
 	if (check_only) {
 		printf("%s: configuration ok\n", argv[0]);

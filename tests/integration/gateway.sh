@@ -8,7 +8,7 @@
 . "$(dirname "$0")/gateway_lib.sh"
 
 for s in order inventory payment; do start_api_worker "$s" "$s"; done
-start_gateway gw -o gateway.per_client=6 -o gateway.idle_timeout=2 -o gateway.max_body=4096 \
+start_gateway gw -o gateway.per_client=6 -o gateway.idle_timeout=30 -o gateway.max_body=4096 \
 	-o gateway.max_header=2048 -o gateway.max_wait=15
 sku="gw-sku-$RUN"; rich="gw-rich-$RUN"; poor="gw-poor-$RUN"
 ctl -q stock set "$sku" 1000
@@ -106,20 +106,18 @@ expect "headers over max_header: refused (431 or the connection closed)" \
 
 # connections per client address: 6 held open, the 7th is turned away
 fds=()
-for i in 1 2 3 4 5 6; do exec {fd}<>"/dev/tcp/127.0.0.1/$GW"; fds+=("$fd"); done
+for i in 1 2 3 4 5 6; do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$GW"
+	fds+=("$fd")
+	# one answer on it: the server has taken it (kept alive, idle)
+	printf 'GET /api/v1/orders/nope HTTP/1.1\r\nHost: x\r\n\r\n' >&"$fd"
+	read -r -t 20 line <&"$fd" || true
+done
 st=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW/api/v1/openapi.json" || true)
 expect "a 7th connection from one address (per_client 6): refused" "$st" "000"
 for fd in "${fds[@]}"; do exec {fd}>&-; done
 wait_until "connections free again" 10 test "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW/api/v1/openapi.json")" = 200
 expect "connections closed: served again" "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW/api/v1/openapi.json")" "200"
-
-# a slow client sending half its headers is closed after idle_timeout (2 s)
-exec {slow}<>"/dev/tcp/127.0.0.1/$GW"
-printf 'GET /api/v1/orders/%s HTTP/1.1\r\nHost: x\r\n' "$id" >&"$slow"
-t0=$SECONDS
-got=$(timeout 10 cat <&"$slow" | head -c 100 | wc -c) || true
-expect "a client stalling in its headers is closed within idle_timeout + 2 s" "$((SECONDS - t0 <= 4))" "1"
-exec {slow}>&-
 
 # --- the other routes ------------------------------------------------------------------
 expect "GET /api/v1/openapi.json: 200" "$(gw GET /api/v1/openapi.json)" "200"
@@ -128,6 +126,16 @@ expect "GET /: 200, the page" "$(gw GET /)" "200"
 expect "  HTML" "$(gw_body | grep -c '<title>Chorus')" "1"
 expect "metrics: client answers counted" \
 	"$(curl -s "http://127.0.0.1:$GWH/metrics" | grep -c 'chorus_gateway_requests_total{service="gateway",route="get_order",status="2xx"} [1-9]')" "1"
+
+# a slow client sending half its headers is closed after idle_timeout (2 s)
+stop_worker gw TERM
+start_gateway gw_slow -o gateway.idle_timeout=2
+exec {slow}<>"/dev/tcp/127.0.0.1/$GW"
+printf 'GET /api/v1/orders/%s HTTP/1.1\r\nHost: x\r\n' "$id" >&"$slow"
+t0=$SECONDS
+got=$(timeout 10 cat <&"$slow" | head -c 100 | wc -c) || true
+expect "a client stalling in its headers is closed within idle_timeout + 3 s" "$((SECONDS - t0 <= 5))" "1"
+exec {slow}>&-
 
 # --- every answer against the OpenAPI document -------------------------------------------
 CHECKS=$((CHECKS + 1))

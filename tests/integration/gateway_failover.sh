@@ -28,29 +28,28 @@ gets() {	# gets N ID: N GETs, the statuses counted ("200:N ...")
 
 # --- balancing, ejection, re-admission ---------------------------------------------------
 start_gateway gw1 -o "gateway.order_instances=$o1,$o2" -o gateway.health_interval_ms=60000 \
-	-o gateway.eject_failures=2 -o gateway.eject_ms=1000 -o gateway.breaker_failures=1000
+	-o gateway.eject_failures=2 -o gateway.eject_ms=3000 -o gateway.breaker_failures=1000
 id="gf-1-$RUN"
 expect "an order placed" "$(post_order "$id" "$cust" "$sku" 1 100)" "201"
 gw GET "/api/v1/orders/$id?wait=10" >/dev/null
 # the view is at most a quarter second old: read it once it stopped moving
 stable() { local a; a=$(upstreams "$1"); sleep 0.3; [ "$(upstreams "$1")" = "$a" ]; }
-wait_until "a settled view" 5 stable '[.order.instances[].requests] | add'
+wait_until "a settled view" 20 stable '[.order.instances[].requests] | add'
 before1=$(served "$o1"); before2=$(served "$o2")
 expect "40 GETs through two instances: all 200" "$(gets 40 "$id")" "200:40 "
-wait_until "the view of the 40" 5 upstreams_is "[.order.instances[].requests] | add == $((before1 + before2 + 40))" true
+wait_until "the view of the 40" 20 upstreams_is "[.order.instances[].requests] | add == $((before1 + before2 + 40))" true
 n1=$(($(served "$o1") - before1)); n2=$(($(served "$o2") - before2))
 expect "both instances served (least in flight, ties round): $n1 and $n2" "$((n1 >= 10 && n2 >= 10))" "1"
 
 stop_worker order2 TERM
 expect "order2 stopped: 20 GETs still all 200 (retried on order1)" "$(gets 20 "$id")" "200:20 "
-wait_until "order2 ejected" 5 upstreams_is ".order.instances[1].ejected" true
-expect "order2 ejected after failures in a row" "$(upstreams ".order.instances[1] | .ejected and .failures >= 2")" "true"
-expect "  the ejection logged" "$(log_count gw1 'msg="instance ejected" upstream=order')" "$(log_count gw1 'msg="instance ejected" upstream=order' | grep -v '^0$' || echo none)"
+wait_until "order2 ejected" 20 grep -q "msg=\"instance ejected\" upstream=order instance=$o2" "$WORK/gw1.log"
+expect "order2 ejected after failures in a row (logged)" "$(upstreams ".order.instances[1].failures >= 2")" "true"
 start_api_worker order order2 -o "order.api_listen=$o2"
-wait_until "order2 re-admitted" 10 upstreams_is ".order.instances[1].ejected" false
+wait_until "order2 re-admitted" 20 upstreams_is ".order.instances[1].ejected" false
 before2=$(served "$o2")
 expect "order2 back: 20 GETs all 200" "$(gets 20 "$id")" "200:20 "
-wait_until "order2 serving again" 5 test "$(served "$o2")" -gt "$before2"
+wait_until "order2 serving again" 20 test "$(served "$o2")" -gt "$before2"
 expect "order2 re-admitted and serving again" "$(($(served "$o2") > before2))" "1"
 stop_worker gw1 TERM
 
@@ -108,10 +107,10 @@ expect "one order instance configured" "$(upstreams '.order.instances | length')
 sed -i "s/^order_instances = .*/order_instances = $o2/" "$conf"
 pid=${WORKER_PIDS[gw4]}
 kill -HUP "$pid"
-wait_until "the new list applied" 10 upstreams_is '[.order.instances[].address] | join(",")' "$o2"
+wait_until "the new list applied" 20 upstreams_is '[.order.instances[].address] | join(",")' "$o2"
 expect "SIGHUP: order1 out, order2 in, same process" "$(upstreams '[.order.instances[].address] | join(",")') $(kill -0 "$pid" && echo alive)" "$o2 alive"
 expect "  GETs go to order2" "$(gets 5 "$id")" "200:5 "
-wait_until "order2's requests in the view" 5 upstreams_is '.order.instances[0].requests >= 5' true
+wait_until "order2's requests in the view" 20 upstreams_is '.order.instances[0].requests >= 5' true
 expect "  logged" "$(log_count gw4 'msg="instances changed" upstream=order')" "1"
 printf 'order_instances = nonsense\n' >>"$conf"
 kill -HUP "$pid"

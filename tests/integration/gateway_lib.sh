@@ -39,8 +39,9 @@ start_gateway() {
 	else
 		args=()
 	fi
+	# a generous timeout unless the test sets one: a loaded machine (or ASan) is slow
 	"$CHORUS_BUILDDIR/chorus-gateway" -o gateway.listen=127.0.0.1:0 \
-		-o gateway.health_listen=127.0.0.1:0 "${args[@]}" "$@" >"$WORK/$name.log" 2>&1 &
+		-o gateway.health_listen=127.0.0.1:0 -o gateway.timeout_ms=10000 "${args[@]}" "$@" >"$WORK/$name.log" 2>&1 &
 	WORKER_PIDS[$name]=$!
 	WORKER_SVC[$name]=gateway
 	wait_log "$name" 'msg="ready"' 30

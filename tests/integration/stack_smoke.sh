@@ -29,10 +29,13 @@ done
 
 # --- PostgreSQL: each role reaches its own database ------------------------------
 
-for service in order inventory payment; do
-	var=CHORUS_${service^^}_DATABASE_URL
+# the runtime role of the workers and the owner role of the migrations
+for var_role in order:DATABASE_URL:_app order:DATABASE_OWNER_URL: inventory:DATABASE_URL:_app \
+	inventory:DATABASE_OWNER_URL: payment:DATABASE_URL:_app payment:DATABASE_OWNER_URL:; do
+	IFS=: read -r service var role <<<"$var_role"
+	var=CHORUS_${service^^}_$var
 	url=${!var:-}
-	want="chorus_$service|chorus_$service|on|on"
+	want="chorus_$service$role|chorus_$service|on|on"
 	if [[ -z $url ]]; then
 		fail "$var is not set"
 		continue

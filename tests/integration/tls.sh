@@ -191,7 +191,9 @@ user=$CHORUS_TLS_CLIENT_USER
 rmqctl add_user "$user" "$(openssl rand -hex 16)" >/dev/null || true
 rmqctl clear_password "$user" >/dev/null
 rmqctl set_permissions -p / "$user" '.*' '.*' '.*' >/dev/null
-start_worker order ext-order -o amqp_auth=external -o "amqp_url=amqps://127.0.0.1:$tls_port/%2F"
+# the service's user is the certificate's: every publish carries it as user_id
+start_worker order ext-order -o amqp_auth=external -o "amqp_url=amqps://127.0.0.1:$tls_port/%2F" \
+	-o "order.amqp_user=$user"
 expect "EXTERNAL: the worker's 3 connections log in as the certificate's user" \
 	"$(worker_conns | grep -cE $'\ttrue\tCN=chorus-tls-client\t'"$user"$'\tEXTERNAL$' || true)" "3"
 rc=0

@@ -50,7 +50,8 @@ unman "$gateway8" >"$work/gateway8.txt"
 # --- keys -----------------------------------------------------------------------
 clean_run "$b/chorusctl" -c /dev/null config --keys >"$work/keys"
 [ -s "$work/keys" ] || { echo "ERROR: chorusctl config --keys printed nothing"; exit 99; }
-while IFS=$'\t' read -r key def _help; do
+# (tabs read as a non-blank separator: an empty default stays a field)
+while IFS=$'\x1f' read -r key def _help; do
 	checks=$((checks + 1))
 	# its ".TP" ".B key" paragraph in the KEYS section, up to the next one
 	para=$(awk -v k=".B $key" '/^\.SH/ { keys = ($0 == ".SH KEYS") }
@@ -65,7 +66,7 @@ while IFS=$'\t' read -r key def _help; do
 	if ! grep -qxF "# $key = $def" "$example"; then
 		fail "key $key: no line '# $key = $def' in etc/chorus.conf.example"
 	fi
-done <"$work/keys"
+done < <(tr '\t' '\037' <"$work/keys")
 echo "checked $(wc -l <"$work/keys") keys against chorus.conf(5) and chorus.conf.example"
 
 # The example, uncommented, is a valid file that changes nothing.

@@ -88,6 +88,7 @@ slot_with(struct slot *s, unsigned attempt, enum outcome out)
 
 	memset(s, 0, sizeof(*s));
 	s->out = out;
+	s->retried = true;	/* from the retry path: its attempt header counts */
 	if (attempt > 0) {
 		snprintf(v, sizeof(v), "%u", attempt);
 		h[0].key = "x-chorus-attempt";
@@ -122,6 +123,12 @@ test_mark_retry(void **state)
 	if (s.out != OUT_RETRY || s.attempt != 4)
 		fail_msg("open circuit: got out %d attempt %u, want retry with attempt kept at 4", s.out,
 		    s.attempt);
+	slot_with(&s, 4, OUT_OK);
+	s.retried = false;	/* a publisher's x-chorus-attempt: not ours, ignored */
+	batch_mark_retry(&s, 1, &p, "x", false);
+	if (s.out != OUT_RETRY || s.attempt != 1)
+		fail_msg("forged attempt 4 off the retry path: got out %d attempt %u, want retry 1",
+		    s.out, s.attempt);
 	slot_with(&s, 0, OUT_POISON);
 	strcpy(s.why, "bad_field: x");
 	batch_mark_retry(&s, 1, &p, "x", false);
@@ -131,7 +138,8 @@ test_mark_retry(void **state)
 
 /*
  * batch_validate: the size alone decides for a body that was never copied;
- * the AMQP type and message_id, when present, must name what the body holds.
+ * the AMQP type and message_id, when present, must name what the body holds;
+ * an event from another publisher than its owner is forged.
  */
 static void
 test_validate(void **state)
@@ -159,8 +167,12 @@ test_validate(void **state)
 		{ "dropped body", 65537, NULL, NULL, "too_large: 65537 bytes, at most 65536" },
 		{ "dropped body, properties alike", 1 << 30, "OrderConfirmed", NULL, "too_large: 1073741824 bytes" },
 	};
-	(void)state;
+	/* and from another publisher than the order service: forged */
+	static const char forged_want[] = "forged: OrderConfirmed published by user 'chorus-payment'";
+	struct conf cfg;
 
+	(void)state;
+	conf_defaults(&cfg);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct slot *s = calloc(1, sizeof(*s));
 
@@ -170,7 +182,10 @@ test_validate(void **state)
 		s->d.dropped = cases[i].dropped;
 		s->d.type = (char *)cases[i].type;
 		s->d.message_id = (char *)cases[i].message_id;
-		batch_validate(s, SVC_INVENTORY);
+		/* from its owner: who may publish what is test_origin's */
+		s->d.exchange = (char *)"chorus.order";
+		s->d.user_id = (char *)"chorus-order";
+		batch_validate(s, SVC_INVENTORY, &cfg);
 		if (cases[i].want == NULL && s->out != OUT_OK)
 			fail_msg("%s: got poison '%s', want valid", cases[i].name, s->why);
 		if (cases[i].want != NULL && (s->out != OUT_POISON ||
@@ -179,6 +194,21 @@ test_validate(void **state)
 			    s->why, cases[i].want);
 		free(s);
 	}
+	{
+		struct slot *s = calloc(1, sizeof(*s));
+
+		assert_non_null(s);
+		s->d.body = (char *)body;
+		s->d.len = sizeof(body) - 1;
+		s->d.exchange = (char *)"chorus.order";
+		s->d.user_id = (char *)"chorus-payment";
+		batch_validate(s, SVC_INVENTORY, &cfg);
+		if (s->out != OUT_POISON || strncmp(s->why, forged_want, strlen(forged_want)) != 0)
+			fail_msg("another publisher: got out %d why '%s', want poison '%s'", s->out,
+			    s->why, forged_want);
+		free(s);
+	}
+	conf_free(&cfg);
 }
 
 int

@@ -261,6 +261,8 @@ test_file_errors(void **unused)
 		{ "currency = EURO\n", 1, "currency", "'EURO'" },
 		{ "currency = \"\"\n", 1, "currency", "3 upper-case letters" },
 		{ "amqp_url = \"\"\n", 1, "amqp_url", "must not be empty" },
+		{ "amqp_url = amqp://a/,,amqp://b/\n", 1, "amqp_url", "empty URL at position 2" },
+		{ "amqp_url = amqp://a/,\n", 1, "amqp_url", "empty URL at position 2" },
 		{ "[payment]\ndatabase_url =\n", 2, "payment.database_url", "must not be empty" },
 	};
 

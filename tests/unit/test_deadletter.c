@@ -33,6 +33,7 @@ test_kinds(void **unused)
 		{ DEADLETTER_SERVICE, 1, 0 },
 		{ DEADLETTER_ORIGINAL_EXCHANGE, 1, 1 },
 		{ DEADLETTER_ORIGINAL_ROUTING_KEY, 1, 1 },
+		{ DEADLETTER_ORIGINAL_USER_ID, 1, 1 },
 		{ "x-death", 1, 0 },
 		{ "x-first-death-queue", 1, 0 },
 		{ "x-last-death-reason", 1, 0 },
