@@ -191,13 +191,12 @@ for line in sys.stdin:
         continue
     raw += m.startswith("<")
     for k, pat in (("ready", "msg=\"ready\""), ("reload", "configuration reloaded"),
-                   ("bad", "level=error"), ("debug", "level=debug")):
+                   ("bad", "level=error service="), ("debug", "level=debug service=")):
         if pat in m:
             seen.setdefault(k, e.get("PRIORITY"))
 print(" ".join("%s=%s" % (k, seen[k]) for k in sorted(seen)), "raw=%d" % raw)'
 }
 expect "order: PRIORITY from the prefixes, none left in the text" "$(prio chorus-order)" "debug=7 ready=6 reload=6 raw=0"
-expect "payment@9: its error at PRIORITY 3" "$(prio chorus-payment@9)" "bad=3 raw=0"
 expect "journalctl -p err shows the error" \
 	"$(ct journalctl -q --no-pager -o cat -p err -u chorus-payment@9 | grep -c 'level=error' || true)" \
 	"$(journal chorus-payment@9 | grep -c 'level=error')"
