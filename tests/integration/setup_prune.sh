@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # chorusctl setup reports the retry queues a changed retry_ladder left
-# behind (every worker and setup record the ladder they declare in their
-# database's retry_queues) and, with --prune, deletes those that are empty;
+# behind (setup records the ladder it declares in each database's
+# retry_queues, and a worker the one it uses; workers declare nothing) and,
+# with --prune, deletes those that are empty;
 # one still holding messages is kept (exit 75) until a later prune.
 . "$(dirname "$0")/lib.sh"
 
@@ -15,17 +16,16 @@ setup
 expect "setup with the ladder in use: exit 0" "$rc" "0"
 expect "setup with the ladder in use: nothing left behind" "$(leftovers)" "0"
 
-# a worker with another ladder records its queues too
-start_worker order order -o retry_ladder=1s,3s
-stop_worker order
-expect "the worker declared chorus.order.retry.3s" "$(exists chorus.order.retry.3s)" "200"
+# a ladder of 1s,3s set up for a while: its queues are declared and recorded
+setup -o retry_ladder=1s,3s
+expect "setup declared chorus.order.retry.3s" "$(exists chorus.order.retry.3s)" "200"
 expect "and recorded it" "$(sql order "SELECT delay_ms FROM retry_queues WHERE name = 'chorus.order.retry.3s'")" "3000"
 
-# the ladder changes to 2s,5s: 1s, 30s (and order's 3s) are left behind
+# the ladder changes to 2s,5s: 1s, 3s and 30s are left behind
 setup -o retry_ladder=2s,5s
 expect "setup reports what the ladder left behind: exit 0" "$rc" "0"
-expect "1s and 30s of each service, 3s of order" "$(leftovers)" "7"
-expect "with how to remove them" "$(grep -c 'is not in retry_ladder (0 messages): chorusctl setup --prune deletes it once empty' "$WORK/setup.out")" "7"
+expect "1s, 3s and 30s of each service" "$(leftovers)" "9"
+expect "with how to remove them" "$(grep -c 'is not in retry_ladder (0 messages): chorusctl setup --prune deletes it once empty' "$WORK/setup.out")" "9"
 expect "reported, not deleted" "$(exists chorus.payment.retry.30s)" "200"
 
 # a message waits in one: it is kept, the others go
@@ -36,7 +36,7 @@ setup -o retry_ladder=2s,5s
 expect "setup --prune with a queue not empty: exit 75 (try again)" "$rc" "75"
 expect "that one is kept, saying why" \
 	"$(grep -c 'retry queue chorus.payment.retry.30s is not in retry_ladder but holds 1 messages: kept' "$WORK/setup.out")" "1"
-expect "the 6 empty ones deleted" "$(grep -c '^deleted retry queue' "$WORK/setup.out")" "6"
+expect "the 8 empty ones deleted" "$(grep -c '^deleted retry queue' "$WORK/setup.out")" "8"
 expect "chorus.payment.retry.1s deleted" "$(exists chorus.payment.retry.1s)" "404"
 expect "chorus.order.retry.3s deleted" "$(exists chorus.order.retry.3s)" "404"
 expect "chorus.payment.retry.30s kept" "$(exists chorus.payment.retry.30s)" "200"
@@ -58,5 +58,5 @@ SETUP_ARGS=()
 setup
 expect "nothing left behind" "$rc $(leftovers)" "0 0"
 rc=0; ctl setup --bogus >/dev/null 2>"$WORK/usage" || rc=$?
-expect "setup with a bad argument: usage, exit 64" "$rc $(grep -c 'usage: chorusctl setup \[--prune\]' "$WORK/usage")" "64 1"
+expect "setup with a bad argument: usage, exit 64" "$rc $(grep -c 'usage: chorusctl setup \[--prune|--users\]' "$WORK/usage")" "64 1"
 finish
