@@ -158,7 +158,8 @@ wait_until "orders table locked" 10 sql_is order "SELECT count(*) > 0 FROM pg_lo
 call POST "$BP" /v1/orders "{\"order_id\":\"f-$RUN\",$C,$I,\"total_cents\":1,\"currency\":\"EUR\"}" >"$LOCKED" &
 FIRST=$!
 in_flight() { curl -s "http://127.0.0.1:$BP/metrics" | awk '$1 ~ /^chorus_api_in_flight/ { print $2 }'; }
-wait_until "one request in flight" 10 test "$(in_flight)" = 1
+one_in_flight() { [ "$(in_flight)" = 1 ]; }
+wait_until "one request in flight" 10 one_in_flight
 expect "503 beyond api_max_in_flight" "$(call GET "$BP" "/v1/orders/$ID")" "503"
 expect "503 says when to come back" "$(header Retry-After)" "1"
 echo "COMMIT;" >&3

@@ -116,7 +116,8 @@ done
 st=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW/api/v1/openapi.json" || true)
 expect "a 7th connection from one address (per_client 6): refused" "$st" "000"
 for fd in "${fds[@]}"; do exec {fd}>&-; done
-wait_until "connections free again" 10 test "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW/api/v1/openapi.json")" = 200
+serves() { [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW/api/v1/openapi.json")" = 200 ]; }
+wait_until "connections free again" 10 serves
 expect "connections closed: served again" "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW/api/v1/openapi.json")" "200"
 
 # --- the other routes ------------------------------------------------------------------

@@ -49,7 +49,8 @@ start_api_worker order order2 -o "order.api_listen=$o2"
 wait_until "order2 re-admitted" 20 upstreams_is ".order.instances[1].ejected" false
 before2=$(served "$o2")
 expect "order2 back: 20 GETs all 200" "$(gets 20 "$id")" "200:20 "
-wait_until "order2 serving again" 20 test "$(served "$o2")" -gt "$before2"
+serving_again() { [ "$(served "$o2")" -gt "$before2" ]; }
+wait_until "order2 serving again" 20 serving_again
 expect "order2 re-admitted and serving again" "$(($(served "$o2") > before2))" "1"
 stop_worker gw1 TERM
 
@@ -94,7 +95,8 @@ expect "  breaker open in the metrics" \
 	"$(curl -s "http://127.0.0.1:$GWH/metrics" | grep -c '^chorus_gateway_breaker_state{service="gateway",upstream="payment"} 1$')" "1"
 expect "  and in the log" "$(log_count gw3 'circuit breaker open: failing fast.*upstream=payment')" "1"
 kill -CONT "${WORKER_PIDS[payment]}"
-wait_until "the breaker to close after its recovery" 30 test "$(gw GET "/api/v1/orders/$id" >/dev/null; gw_json .complete)" = true
+complete_again() { gw GET "/api/v1/orders/$id" >/dev/null; [ "$(gw_json .complete)" = true ]; }
+wait_until "the breaker to close after its recovery" 30 complete_again
 expect "payment back, after recovery: complete again, breaker closed" "$(upstreams .payment.breaker)" "closed"
 stop_worker gw3 TERM
 
