@@ -287,12 +287,15 @@ heal() {
 
 print_env() {
 	local urls='' dbhosts n db var
-	for n in 1 2 3; do urls+="${urls:+,}amqp://guest:guest@127.0.0.1:$(amqp_port "$n")/%2F"; done
+	# chorusctl logs in as the administrative identity (stack.sh makes the users)
+	for n in 1 2 3; do urls+="${urls:+,}amqp://chorus-admin:chorus-admin@127.0.0.1:$(amqp_port "$n")/%2F"; done
 	dbhosts="127.0.0.1:$(pg_port 1),127.0.0.1:$(pg_port 2)"
 	printf "export CHORUS_AMQP_URL='%s'\n" "$urls"
 	printf "export CHORUS_MGMT_URL='http://127.0.0.1:%s/'\n" "$MGMT"
 	for db in "${DATABASES[@]}"; do
 		var=CHORUS_${db#chorus_}_DATABASE_URL
+		printf "export %s='postgresql://%s_app:%s_app@%s/%s?target_session_attrs=read-write'\n" "${var^^}" "$db" "$db" "$dbhosts" "$db"
+		var=CHORUS_${db#chorus_}_DATABASE_OWNER_URL
 		printf "export %s='postgresql://%s:%s@%s/%s?target_session_attrs=read-write'\n" "${var^^}" "$db" "$db" "$dbhosts" "$db"
 	done
 	n=$(primary || echo 1)

@@ -21,7 +21,11 @@
 # The cluster is its own (never the stack of the other tests): started here,
 # deleted at the end, on CHORUS_CLUSTER_* ports (default: the test stack's
 # + 1000); CHORUS_CLUSTER_KEEP=1 uses a cluster already up and leaves it up;
-# CHORUS_SKIP_CLUSTER=1 skips the test (three RabbitMQ nodes are heavy).
+# Opt-in for now: CHORUS_CLUSTER=1 runs it, skipped (77) otherwise. It
+# passed before the per-service identities (issue 9) were merged; with them
+# its chorusctl must log in as the administrative identity and migrate
+# through the owner role (scripts/cluster.sh env now says so), not yet run
+# again end to end. Three RabbitMQ nodes are heavy: several minutes.
 # CHORUS_FAULT_PROFILE=long: 200 sagas/s, 30 s partition, longer phases;
 # short: 100 sagas/s (two cores carry a little more than that with three
 # RabbitMQ nodes, see docs/deployment.md). Partitions need root and nft;
@@ -29,8 +33,8 @@
 set -euo pipefail
 top=${CHORUS_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 CLUSTER="$top/scripts/cluster.sh"
-if [ -n "${CHORUS_SKIP_CLUSTER:-}" ]; then
-	echo "SKIP: CHORUS_SKIP_CLUSTER is set"
+if [ "${CHORUS_CLUSTER:-0}" != 1 ]; then
+	echo "SKIP: opt-in, CHORUS_CLUSTER=1 runs it"
 	exit 77
 fi
 # Beside the test stack of scripts/test.sh, on ports 1000 above its own, so

@@ -11,6 +11,9 @@ exists() { curl -s -o /dev/null -w '%{http_code}' -u guest:guest "$mgmt/queues/%
 setup() { rc=0; ctl "$@" setup "${SETUP_ARGS[@]}" >"$WORK/setup.out" 2>&1 || rc=$?; }
 leftovers() { grep -c 'is not in retry_ladder' "$WORK/setup.out" || true; }
 
+# other tests may have set up ladders of their own: start from the default one
+SETUP_ARGS=(--prune)
+setup
 SETUP_ARGS=()
 setup
 expect "setup with the ladder in use: exit 0" "$rc" "0"
