@@ -97,6 +97,9 @@ expect "  and in the log" "$(log_count gw3 'circuit breaker open: failing fast.*
 kill -CONT "${WORKER_PIDS[payment]}"
 complete_again() { gw GET "/api/v1/orders/$id" >/dev/null; [ "$(gw_json .complete)" = true ]; }
 wait_until "the breaker to close after its recovery" 30 complete_again
+# the gateway's view (/upstreams) is refreshed every quarter second
+breaker_closed() { [ "$(upstreams .payment.breaker)" = closed ]; }
+wait_until "the view to show the breaker closed" 5 breaker_closed
 expect "payment back, after recovery: complete again, breaker closed" "$(upstreams .payment.breaker)" "closed"
 stop_worker gw3 TERM
 

@@ -31,8 +31,9 @@ outcome() { grep -o '<div id="outcome"[^>]*>[^<]*' "$1" | sed 's/<div id="outcom
 page "http://127.0.0.1:$GW/?customer=$rich&items=$sku:2&total=300&place=1" >"$WORK/ok.html" || true
 expect "the page placed an order and shows it CONFIRMED, done" \
 	"$(outcome "$WORK/ok.html" | sed -E 's/Order web-[a-z0-9-]+/Order ID/')" ' class="CONFIRMED" data-done="1">Order ID: CONFIRMED'
+# (steps seen on the way, e.g. RESERVED or PENDING, may show too: each final one must)
 expect "  its timeline shows each service's step" \
-	"$(grep -o 'data-part="[a-z]*">[A-Z]*' "$WORK/ok.html" | sort -u | tr '\n' ' ')" \
+	"$(grep -o 'data-part="[a-z]*">[A-Z]*' "$WORK/ok.html" | grep -E '>(SOLD|CONFIRMED|COMPLETED)$' | sort -u | tr '\n' ' ')" \
 	'data-part="inventory">SOLD data-part="order">CONFIRMED data-part="payment">COMPLETED '
 id=$(outcome "$WORK/ok.html" | grep -o 'web-[a-z0-9-]*')
 expect "  the order is in the order service's database, CONFIRMED" "$(order_status "$id")" "CONFIRMED"
