@@ -18,11 +18,16 @@
 # took meanwhile: on a shared machine, runs with much other load are not
 # figures to quote.
 #
-# Usage: scripts/bench.sh [--quick] [--keep] [--tls]
+# Usage: scripts/bench.sh [--quick] [--keep] [--tls] [--statements] [--profiles A,B]
 #   --quick  a tenth of each profile (a smoke run, not figures to quote)
 #   --keep   leave the stack and the workers running afterwards
 #   --tls    the workers and chorusctl over amqps:// (mutual TLS) and PostgreSQL
 #            sslmode=verify-full (the stack's TLS listeners; docs/security.md)
+#   --statements  PostgreSQL with pg_stat_statements: after each profile, the
+#            statements by total time, with calls and milliseconds per saga
+#            ($out/<profile>.statements); where PostgreSQL's time goes
+#   --profiles  only these profiles (names as in the table: at-once,
+#            open-500, open-250, broker-at-once, broker-open-500, broker-open-250)
 # Environment (defaults in brackets):
 #   CHORUS_BENCH_BUILD_DIR [build-bench]    where the optimized build goes
 #   CHORUS_BENCH_WORKERS [that build dir]   where chorus-order etc. are taken from
@@ -35,13 +40,19 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 quick=0
 keep=0
 tls=0
-for a in "$@"; do
-	case $a in
+statements=0
+only=
+usage() { echo "usage: scripts/bench.sh [--quick] [--keep] [--tls] [--statements] [--profiles A,B]" >&2; exit 64; }
+while [ $# -gt 0 ]; do
+	case $1 in
 	--quick) quick=1 ;;
 	--keep) keep=1 ;;
 	--tls) tls=1 ;;
-	*) echo "usage: scripts/bench.sh [--quick] [--keep] [--tls]" >&2; exit 64 ;;
+	--statements) statements=1 ;;
+	--profiles) [ $# -ge 2 ] || usage; only=,$2,; shift ;;
+	*) usage ;;
 	esac
+	shift
 done
 build=${CHORUS_BENCH_BUILD_DIR:-$top/build-bench}
 workers=${CHORUS_BENCH_WORKERS:-$build}
@@ -67,8 +78,12 @@ make -C "$build" -j"$(nproc)" >/dev/null
 ctl="$build/chorusctl"
 
 # --- a fresh stack, set up, one worker of each ---------------------------------
+[ "$statements" = 0 ] || export CHORUS_PG_CONF_EXTRA="${CHORUS_PG_CONF_EXTRA:-}
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = top"
 bash "$top/scripts/stack.sh" reset >/dev/null
 bash "$top/scripts/stack.sh" start >&2
+[ "$statements" = 0 ] || bash "$top/scripts/stack.sh" psql -q -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null
 eval "$(bash "$top/scripts/stack.sh" env)"
 if [ "$tls" = 1 ]; then	# configuration by environment: the workers inherit it
 	export CHORUS_AMQP_URL=$CHORUS_AMQPS_URL CHORUS_AMQP_TLS_CA=$CHORUS_TLS_CA \
@@ -110,24 +125,75 @@ stop() {
 mkdir -p "$out"
 start_workers
 
+# --- warm-up: the steady state, not the first minute of a fresh database ----------
+# On empty tables PostgreSQL plans the workers' statements (prepared, so
+# planned once) as for tiny tables: sequential scans, which stay until
+# autovacuum has analyzed the tables (within autovacuum_naptime, a minute by
+# default) and the plans are redone. A system that has run for a minute does
+# not pay that; a benchmark started on a fresh stack would measure mostly
+# that. So a warm-up load (not measured) fills the tables, ANALYZE does at
+# once what autovacuum would do a little later, and the workers are
+# restarted so their statements are planned against those statistics.
+# docs/architecture.md ("Where the time goes") has the figures of both.
+warm=$((2000 / (quick ? 10 : 1)))
+say "warm-up: $warm orders, then ANALYZE"
+"$ctl" -q bench --orders "$warm" --rate 0 --skus 100 --customers 100 --items 1 --mix 90/5/5 \
+	--timeout 300 >/dev/null
+"$ctl" -q wait-quiet --timeout 120
+for db in chorus_order chorus_inventory chorus_payment; do
+	bash "$top/scripts/stack.sh" psql -q -X -c "\\c $db" -c ANALYZE >/dev/null
+done
+stop_workers
+start_workers
+
 # --- the profiles ------------------------------------------------------------------
 # name orders rate [broker-only]
 profiles=("at-once 10000 0" "open-500 10000 500" "open-250 5000 250"
 	"broker-at-once 10000 0 --broker-only" "broker-open-500 10000 500 --broker-only"
 	"broker-open-250 5000 250 --broker-only")
 div=$((quick ? 10 : 1))
+if [ -n "$only" ]; then
+	chosen=()
+	for p in "${profiles[@]}"; do
+		[[ $only != *",${p%% *},"* ]] || chosen+=("$p")
+	done
+	[ "${#chosen[@]}" -gt 0 ] || { say "no such profile in --profiles ${only:1:-1}"; exit 64; }
+	profiles=("${chosen[@]}")
+fi
+# The statements of the profile just run, by total time: calls and
+# milliseconds per saga (the orders of the profile), per database.
+statements() {
+	bash "$top/scripts/stack.sh" psql -q -X -P pager=off -c "
+		SELECT d.datname AS db, s.calls, round(s.calls::numeric / $2, 2) AS per_saga,
+		       round((s.total_exec_time / $2)::numeric, 3) AS ms_per_saga,
+		       round(s.mean_exec_time::numeric, 3) AS ms_mean, s.rows,
+		       left(regexp_replace(s.query, '\s+', ' ', 'g'), 110) AS query
+		  FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+		 WHERE d.datname LIKE 'chorus_%'
+		 ORDER BY s.total_exec_time DESC LIMIT 40" >"$out/$1.statements"
+	bash "$top/scripts/stack.sh" psql -q -X -At -c "
+		SELECT 'statements per saga: ' || round(sum(s.calls)::numeric / $2, 1) ||
+		       ', executor ms per saga: ' || round((sum(s.total_exec_time) / $2)::numeric, 3)
+		  FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+		 WHERE d.datname LIKE 'chorus_%'" >>"$out/$1.statements"
+	say "$1: $(tail -1 "$out/$1.statements") ($out/$1.statements)"
+}
 for p in "${profiles[@]}"; do
 	read -r name orders rate mode <<<"$p"
 	orders=$((orders / div))
 	say "profile $name: $orders orders, rate ${rate} (0: all at once)${mode:+, $mode}"
 	"$ctl" -q wait-quiet --timeout 120
+	[ "$statements" = 0 ] || bash "$top/scripts/stack.sh" psql -q -At -c 'SELECT pg_stat_statements_reset()' >/dev/null
 	if [ -n "$mode" ] && [ "${#pids[@]}" -gt 0 ]; then
 		stop_workers	# ours: the forwarders stand in for them (bench refuses otherwise)
 	fi
 	"$ctl" --json bench --orders "$orders" --rate "$rate" --skus 100 --customers 100 --items 1 \
 		--mix 90/5/5 --timeout 300 $mode >"$out/$name.json"
+	# read at once: bench returned once all was drained, and what comes
+	# next (wait-quiet's own counting) is not the workload's
+	[ "$statements" = 0 ] || [ -n "$mode" ] || statements "$name" "$orders"
 done
-[ "$keep" = 0 ] || start_workers	# --keep: the workers are left running
+[ "$keep" = 0 ] || [ "${#pids[@]}" -gt 0 ] || start_workers	# --keep: the workers are left running
 
 # --- the table -----------------------------------------------------------------------
 python3 - "$out" "${profiles[@]}" <<'EOF'

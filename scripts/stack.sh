@@ -46,6 +46,9 @@
 #                     one (scripts/cluster.sh builds its nodes from such stacks)
 #   CHORUS_RABBIT_CONF_EXTRA  lines added to the node's rabbitmq.conf
 #   CHORUS_RABBIT_ERL_ARGS    arguments added to the node's Erlang VM
+#   CHORUS_PG_CONF_EXTRA      lines added to PostgreSQL's configuration, e.g.
+#                             shared_preload_libraries = 'pg_stat_statements'
+#                             (scripts/bench.sh --statements uses it)
 #
 # As root, RabbitMQ runs as the rabbitmq user and PostgreSQL as postgres (runuser);
 # otherwise both run as the current user. The Erlang cookie lives in the state
@@ -611,6 +614,9 @@ write_pg_config() {
 		ssl_ca_file = '$TLS_DIR/ca.crt'
 		ssl_min_protocol_version = 'TLSv1.2'
 	EOF
+	if [ -n "${CHORUS_PG_CONF_EXTRA:-}" ]; then
+		printf '%s\n' "$CHORUS_PG_CONF_EXTRA" >>"$PG_DATA/chorus.conf"
+	fi
 	chown "$PG_USER" "$PG_DATA/chorus.conf"
 }
 
