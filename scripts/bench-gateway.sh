@@ -49,16 +49,7 @@ say() { echo "bench-gateway.sh: $*" >&2; }
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 
 # --- an optimized build ------------------------------------------------------------
-if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ] ||
-	[ "$top/Makefile.am" -nt "$top/Makefile.in" ]; then
-	(cd "$top" && ./autogen.sh >/dev/null 2>&1) || { say "autogen.sh failed"; exit 1; }
-fi
-mkdir -p "$build"
-if [ ! -f "$build/Makefile" ] || [ "$(cat "$build/.configured-with" 2>/dev/null)" != "CFLAGS=-O2" ]; then
-	(cd "$build" && "$top/configure" -q CFLAGS=-O2)
-	echo "CFLAGS=-O2" >"$build/.configured-with"
-fi
-make -C "$build" -j"$(nproc)" >/dev/null
+bash "$top/scripts/build.sh" "$build" CFLAGS=-O2
 
 # --- a fresh stack, the workers with their APIs, the gateway --------------------------
 bash "$top/scripts/stack.sh" reset >/dev/null

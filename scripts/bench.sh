@@ -65,16 +65,7 @@ out=${CHORUS_BENCH_OUT:-$CHORUS_STACK_DIR/results}
 say() { echo "bench.sh: $*" >&2; }
 
 # --- an optimized build -----------------------------------------------------
-if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ] ||
-	[ "$top/Makefile.am" -nt "$top/Makefile.in" ]; then
-	(cd "$top" && ./autogen.sh >/dev/null 2>&1) || { say "autogen.sh failed"; exit 1; }
-fi
-mkdir -p "$build"
-if [ ! -f "$build/Makefile" ] || [ "$(cat "$build/.configured-with" 2>/dev/null)" != "CFLAGS=-O2" ]; then
-	(cd "$build" && "$top/configure" -q CFLAGS=-O2)
-	echo "CFLAGS=-O2" >"$build/.configured-with"
-fi
-make -C "$build" -j"$(nproc)" >/dev/null
+bash "$top/scripts/build.sh" "$build" CFLAGS=-O2
 ctl="$build/chorusctl"
 
 # --- a fresh stack, set up, one worker of each ---------------------------------

@@ -41,12 +41,7 @@ echo "== 1/6 packages"
 bash "$top/scripts/deps.sh"
 
 echo "== 2/6 build"
-if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ] ||
-	[ "$top/Makefile.am" -nt "$top/Makefile.in" ]; then
-	(cd "$top" && ./autogen.sh >/dev/null 2>&1)
-fi
-mkdir -p "$build"
-(cd "$build" && { [ -f Makefile ] || "$top/configure" -q; } && make -j"$(nproc)" >/dev/null)
+bash "$top/scripts/build.sh" "$build"
 ctl="$build/chorusctl"
 
 echo "== 3/6 RabbitMQ and PostgreSQL"

@@ -22,19 +22,10 @@ sanitize=${CHORUS_SANITIZE:-1}
 bash "$top/scripts/deps.sh"
 
 # --- build --------------------------------------------------------------------
-if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ] ||
-	[ "$top/Makefile.am" -nt "$top/Makefile.in" ]; then
-	(cd "$top" && ./autogen.sh >/dev/null 2>&1) || { echo "test.sh: autogen.sh failed" >&2; exit 1; }
-fi
-mkdir -p "$build"
-cd "$build"
 flags=(--enable-werror)
 [ "$sanitize" = 1 ] && flags+=(--enable-asan)
-if [ ! -f Makefile ] || [ "$(cat .configured-with 2>/dev/null)" != "${flags[*]}" ]; then
-	"$top/configure" -q "${flags[@]}"
-	echo "${flags[*]}" >.configured-with
-fi
-make -j"$(nproc)" >/dev/null
+bash "$top/scripts/build.sh" "$build" "${flags[@]}"
+cd "$build"
 
 # --- the stack ------------------------------------------------------------------
 export CHORUS_STACK_DIR=${CHORUS_TEST_STACK_DIR:-/tmp/chorus-test-stack}
