@@ -32,7 +32,13 @@ skip() { echo "SKIP: $*"; exit 77; }
 command -v systemd-nspawn >/dev/null && command -v nsenter >/dev/null ||
 	skip "no systemd-nspawn (apt-get install systemd-container)"
 [ "${CHORUS_NSPAWN:-0}" = 1 ] || skip "opt-in: CHORUS_NSPAWN=1 runs it (builds $root_cache when missing)"
-[ -x "$root_cache/bin/kill" ] || bash "$here/nspawn-root.sh" "$root_cache"
+t0=$SECONDS
+bash "$here/nspawn-root.sh" "$root_cache"	# builds it when missing or out of date
+log "root ready in $((SECONDS - t0)) s"
+# a shared lock while the root is in use: nspawn-root.sh replaces it only under
+# the exclusive one
+exec 8<"$root_cache.lock"
+flock -s -w 900 8 || { echo "could not share $root_cache.lock within 15 minutes"; exit 99; }
 
 croot=$WORK/root
 NSPAWN_PID=
@@ -46,7 +52,19 @@ teardown() {
 	fi
 	if mountpoint -q "$croot"; then umount "$croot" || umount -l "$croot"; fi
 }
-trap 'teardown; cleanup' EXIT
+# on a failure, what the container's journal says of the Chorus units
+journal_dump() {
+	[ -n "$PID1" ] && kill -0 "$PID1" 2>/dev/null || return 0
+	echo "--- the container's journal (chorus units, last 60 lines)"
+	timeout 30 nsenter -t "$PID1" -a journalctl -q --no-pager -o short -n 60 -u 'chorus*' || true
+}
+on_exit() {
+	local rc=$?
+	if [ "$rc" -ne 0 ] || [ "$FAILURES" -ne 0 ]; then journal_dump; fi
+	teardown
+	(exit "$rc"); cleanup
+}
+trap on_exit EXIT
 
 # --- the install tree: a build of its own, as README's "Install" section ------
 t0=$SECONDS
@@ -71,14 +89,30 @@ payment.database_url = postgresql://nobody:wrong@127.0.0.1:1/none
 order.health_listen = 127.0.0.1:0
 inventory.health_listen = 127.0.0.1:0
 payment.health_listen = 127.0.0.1:0
+# chorus.target starts the gateway too: free ports, no upstream at all (port 1)
+gateway.listen = 127.0.0.1:0
+gateway.health_listen = 127.0.0.1:0
+gateway.order_instances = 127.0.0.1:1
+gateway.inventory_instances = 127.0.0.1:1
+gateway.payment_instances = 127.0.0.1:1
 log_level = info
 EOF
+# As docs/security.md says: the workers' amqp_url carries no login (the
+# administrative one is chorusctl's, in the test's environment); each worker
+# logs in as its service's user (chorus-order, ...; scripts/stack.sh created
+# them as "chorusctl setup --users" would) with <service>.amqp_password, and
+# to PostgreSQL as the runtime role (chorus_<service>_app).
+broker=${CHORUS_AMQP_URL#*://}
+broker=${broker#*@}
 install -d -m 0700 "$croot/etc/credstore"
 (umask 077
-printf '%s' "$CHORUS_AMQP_URL" >"$croot/etc/credstore/chorus.amqp_url"
-printf '%s' "$CHORUS_ORDER_DATABASE_URL" >"$croot/etc/credstore/chorus.order.database_url"
-printf '%s' "$CHORUS_INVENTORY_DATABASE_URL" >"$croot/etc/credstore/chorus.inventory.database_url"
-printf '%s' "$CHORUS_PAYMENT_DATABASE_URL" >"$croot/etc/credstore/chorus.payment.database_url")
+printf 'amqp://%s' "$broker" >"$croot/etc/credstore/chorus.amqp_url"
+for svc in order inventory payment; do
+	v=CHORUS_${svc^^}_AMQP_PASSWORD
+	printf '%s' "${!v}" >"$croot/etc/credstore/chorus.$svc.amqp_password"
+	v=CHORUS_${svc^^}_DATABASE_URL
+	printf '%s' "${!v}" >"$croot/etc/credstore/chorus.$svc.database_url"
+done)
 # the watchdog test, in seconds rather than 30
 mkdir -p "$croot/etc/systemd/system/chorus-inventory.service.d"
 printf '[Service]\nWatchdogSec=4s\n' >"$croot/etc/systemd/system/chorus-inventory.service.d/watchdog.conf"
@@ -108,8 +142,9 @@ t0=$SECONDS
 rc=0; ct systemctl start chorus.target || rc=$?
 expect "systemctl start chorus.target" "$rc" "0"
 log "chorus.target started in $((SECONDS - t0)) s"
-expect "the three workers active" \
-	"$(ct systemctl is-active chorus-order chorus-inventory chorus-payment | tr '\n' ' ')" "active active active "
+expect "the three workers and the gateway active" \
+	"$(ct systemctl is-active chorus-order chorus-inventory chorus-payment chorus-gateway | tr '\n' ' ')" \
+	"active active active active "
 consumers() { rmqctl list_consumers --no-table-headers queue_name | grep -cx "chorus\.$1\.events" || true; }
 expect "each consumes its queue once started (READY)" \
 	"$(consumers order) $(consumers inventory) $(consumers payment)" "1 1 1"
@@ -118,6 +153,9 @@ ready_after_consuming() {
 }
 expect "order: READY only after consuming" "$(ready_after_consuming chorus-order)" "consuming ready "
 expect "the STATUS= line" "$(show chorus-payment StatusText | cut -d' ' -f1)" "consuming"
+gw=$(journal chorus-gateway | sed -n 's/.*msg="gateway listening" address=[0-9.]*:\([0-9]*\).*/\1/p' | tail -n 1)
+expect "the gateway serves its page (READY once listening)" \
+	"$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:${gw:-1}/" || true)" "200"
 ct systemctl start --no-block chorus-payment@7.service
 trying() { journal chorus-payment@7 | grep -q 'cannot connect to RabbitMQ'; }
 wait_until "chorus-payment@7 trying to connect" 20 trying
