@@ -7,9 +7,10 @@
 # directory and renamed when complete, so a half-built root is never used;
 # the package list is recorded in it (/etc/chorus-nspawn-root), and a root
 # built from another list is built again. One build at a time (a lock next
-# to the root). 75 s measured on this 2-core machine under a load of 7 to
-# 10 (163 s without the two speed-ups below); nothing to do when the root is
-# there and up to date.
+# to the root). 58-187 s measured on this 2-core machine under a load of 7
+# to 14 (163 s at load 7 without the two speed-ups below); nothing to do
+# when the root is there and up to date. scripts/test.sh runs it in the
+# background before its build.
 #
 # Usage: tests/packaging/nspawn-root.sh [DIR]
 #   DIR: where the root goes (default $CHORUS_NSPAWN_ROOT, else

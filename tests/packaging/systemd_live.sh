@@ -29,9 +29,11 @@
 # systemd-nspawn and mmdebstrap (scripts/deps.sh installs them), else
 # skipped (77); CHORUS_NSPAWN=0 skips it too. Measured on this 2-core
 # machine, busy with other work (load 6 to 17): 21-46 s with the root and the
-# install tree built, 50-95 s more to build the install tree, 58-75 s more to
-# build the root (once per machine). On a failure, the container's journal
-# of the Chorus units is printed.
+# install tree built, 50-95 s more to build the install tree, 58-187 s more
+# to build the root (once per machine; scripts/test.sh starts that in the
+# background before its build, and this test waits for it on the root's
+# lock). On a failure, the container's journal of the Chorus units is
+# printed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../integration/lib.sh"
