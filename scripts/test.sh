@@ -9,6 +9,8 @@
 # Usage: scripts/test.sh [--long]   (--long: the fault suite's long profile)
 # Environment: CHORUS_BUILD_DIR [build-test]  CHORUS_SANITIZE [1]
 #              CHORUS_KEEP_STACK [0]: leave the stack running afterwards
+#              CHORUS_NSPAWN [1]: 0 skips the units under a live systemd
+#              (tests/packaging/systemd_live.sh)
 set -euo pipefail
 case ${1:-} in
 --long) export CHORUS_FAULT_PROFILE=long ;;
@@ -20,6 +22,16 @@ build=${CHORUS_BUILD_DIR:-$top/build-test}
 sanitize=${CHORUS_SANITIZE:-1}
 
 bash "$top/scripts/deps.sh"
+
+# The Debian root that tests/packaging/systemd_live.sh boots (once per machine,
+# one to three minutes): built in the background while the build below runs and
+# the stack starts. The test waits for it (nspawn-root.sh's lock) and, should
+# this build have failed, builds it itself and shows why.
+mkdir -p "$build"
+if [ "${CHORUS_NSPAWN:-1}" = 1 ] && [ "$(id -u)" = 0 ] && command -v mmdebstrap >/dev/null &&
+	command -v systemd-nspawn >/dev/null; then
+	bash "$top/tests/packaging/nspawn-root.sh" >"$build/nspawn-root.log" 2>&1 &
+fi
 
 # --- build --------------------------------------------------------------------
 flags=(--enable-werror)
