@@ -23,9 +23,12 @@
 #           the standby has flushed it, so a promoted standby lost nothing acked
 #   down    stop everything cleanly (the data stays; up starts it again)
 #   reset   kill everything and delete the state directory
-#   env     `export` lines to eval: CHORUS_AMQP_URL lists the three nodes,
-#           the database URLs name both PostgreSQL servers with
-#           target_session_attrs=read-write (libpq finds the primary)
+#   env     `export` lines to eval: CHORUS_AMQP_URL lists the three nodes
+#           (as chorus-admin, chorusctl's identity; the workers log in as
+#           their service's user with CHORUS_<SVC>_AMQP_PASSWORD), the database
+#           URLs (runtime role <db>_app, owner role <db> for the migrations)
+#           name both PostgreSQL servers with target_session_attrs=read-write
+#           (libpq finds the primary)
 #
 # Partitions: each node's Erlang distribution connects out from an address of
 # its own (127.0.0.2, .3, .4; -kernel inet_dist_connect_options), so an
@@ -293,10 +296,13 @@ print_env() {
 	printf "export CHORUS_AMQP_URL='%s'\n" "$urls"
 	printf "export CHORUS_MGMT_URL='http://127.0.0.1:%s/'\n" "$MGMT"
 	for db in "${DATABASES[@]}"; do
+		# each worker logs in as its service's user (stack.sh made it; password = name)
+		var=CHORUS_${db#chorus_}_AMQP_PASSWORD
+		printf "export %s='%s'\n" "${var^^}" "${db/_/-}"
 		var=CHORUS_${db#chorus_}_DATABASE_URL
-		printf "export %s='postgresql://%s_app:%s_app@%s/%s?target_session_attrs=read-write'\n" "${var^^}" "$db" "$db" "$dbhosts" "$db"
+		printf "export %s='postgresql://%s_app:%s_app@%s/%s?target_session_attrs=read-write&sslmode=disable'\n" "${var^^}" "$db" "$db" "$dbhosts" "$db"
 		var=CHORUS_${db#chorus_}_DATABASE_OWNER_URL
-		printf "export %s='postgresql://%s:%s@%s/%s?target_session_attrs=read-write'\n" "${var^^}" "$db" "$db" "$dbhosts" "$db"
+		printf "export %s='postgresql://%s:%s@%s/%s?target_session_attrs=read-write&sslmode=disable'\n" "${var^^}" "$db" "$db" "$dbhosts" "$db"
 	done
 	n=$(primary || echo 1)
 	printf "export CHORUS_PG_ADMIN='postgresql:///postgres?host=%s&port=%s&user=postgres'\n" "$DIR/pg$n/pg" "$(pg_port "$n")"

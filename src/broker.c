@@ -1036,6 +1036,30 @@ broker_confirm_mode(struct broker *b, char **cause)
 	return 0;
 }
 
+int
+broker_reopen_channel(struct broker *b, char **cause)
+{
+	amqp_rpc_reply_t r;
+
+	if (b->batch != NULL && b->batch->pending > 0) {
+		*cause = xasprintf("reopening the channel: %zu publishes await a confirm",
+		    b->batch->pending);
+		return -1;
+	}
+	/* bounded by the RPC timeout set at connect, as every RPC */
+	r = amqp_channel_close(b->conn, CHANNEL, AMQP_REPLY_SUCCESS);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		*cause = reply_cause("channel.close", r);
+		return -1;
+	}
+	amqp_channel_open(b->conn, CHANNEL);
+	if (rpc_ok(b, "channel.open", cause) != 0)
+		return -1;
+	if (b->confirm)
+		return broker_confirm_mode(b, cause);
+	return 0;
+}
+
 /* Send m; in confirm mode *tag gets its sequence number (0 otherwise). */
 static int
 publish(struct broker *b, const struct broker_msg *m, uint64_t *tag, char **cause)

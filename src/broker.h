@@ -202,6 +202,16 @@ int broker_nack(struct broker *b, uint64_t tag, int multiple, int requeue, char 
 
 /* Put the channel in confirm mode; publishes are then numbered 1, 2, ... */
 int broker_confirm_mode(struct broker *b, char **cause);
+/*
+ * Close the channel and open it again (in confirm mode again if it was),
+ * on the same connection. For a publisher whose publishes the broker
+ * nacked: a channel keeps per-queue state, and RabbitMQ 3.10 lets a
+ * channel whose first publish to a quorum queue found the queue's leader
+ * dead nack every later publish to that queue until that node returns; a
+ * new channel looks the leader up again. Only with nothing awaiting a
+ * confirm (-1 otherwise). 0, or -1 (*cause: make the connection anew).
+ */
+int broker_reopen_channel(struct broker *b, char **cause);
 
 /*
  * Publishing with confirms: a batch (a publish window) on a broker in

@@ -33,6 +33,7 @@
 #define STANDBY_RETRY_MS 1000		/* how often a standing-by relay tries to take over */
 #define CHANNEL "chorus_outbox"		/* NOTIFY: a standing-by instance wrote outbox rows */
 #define FRONTIER_MAX 64			/* running transactions a frontier lists */
+#define NACK_BACKOFF_MAX_S "5"		/* the longest wait of a row the broker nacked */
 
 struct relay {
 	const struct conf *cfg;
@@ -268,55 +269,67 @@ add_row(const struct round *rd, int i, struct pgarray *t, struct pgarray *d)
 }
 
 /*
- * Record the round with one statement: published rows, rows refused by the
- * broker (retry tier, backoff), rows waiting behind an earlier row of their
- * order (retry tier, due now) and the horizon. Rows are found by ctid, and
- * their id must match too (a rewrite of the table moves rows). Returns rows
- * published, or -1.
+ * Record the round with one statement: published rows, rows the broker
+ * returned (no queue took them: retry tier, backoff up to a minute, for a
+ * binding may stay missing for long), rows it nacked (a queue could not
+ * take them now, e.g. no leader: retry tier, backoff of at most
+ * NACK_BACKOFF_MAX_S, so that they go soon after the queue is back), rows
+ * waiting behind an earlier row of their order (retry tier, due now) and
+ * the horizon. Rows are found by ctid, and their id must match too (a
+ * rewrite of the table moves rows). Returns rows published, or -1; *nacked
+ * gets the rows nacked.
  */
 static int
-record(struct db *db, const struct round *rd, uint64_t horizon)
+record(struct db *db, const struct round *rd, uint64_t horizon, int *nacked)
 {
-	struct pgarray a[6] = { { 0 } };
+	struct pgarray a[8] = { { 0 } };
 	char h[24];
-	const char *p[7];
+	const char *p[9];
 	PGresult *res;
 	int published = 0;
 
 	for (size_t s = 0; s < rd->sent; s++) {
-		int ack = broker_batch_status(rd->bb, s) == CONFIRM_ACK;
+		enum confirm st = broker_batch_status(rd->bb, s);
+		int k = st == CONFIRM_ACK ? 0 : st == CONFIRM_RETURNED ? 2 : 6;
 
-		add_row(rd, rd->row_of[s], &a[ack ? 0 : 2], &a[ack ? 1 : 3]);
-		published += ack;
+		add_row(rd, rd->row_of[s], &a[k], &a[k + 1]);
+		published += st == CONFIRM_ACK;
 	}
 	for (int i = 0; i < rd->n; i++)
 		if (rd->fate[i] == ROW_WAIT)
 			add_row(rd, i, &a[4], &a[5]);
 	snprintf(h, sizeof(h), "%" PRIu64, horizon);
-	for (int k = 0; k < 6; k++)
+	for (int k = 0; k < 8; k++)
 		p[k] = pgarray_text(&a[k]);
-	p[6] = h;
+	p[8] = h;
 	res = db_query(db, "relay_record",
 	    "WITH p AS (UPDATE outbox SET published_at = now(), retrying = false "
 	    "    WHERE ctid = ANY($1::tid[]) AND id = ANY($2::uuid[]) AND published_at IS NULL "
 	    "    RETURNING 1), "
 	    "  f AS (UPDATE outbox SET retrying = true, attempts = attempts + 1, "
-	    "    last_error = 'returned or nacked by the broker', "
+	    "    last_error = 'returned by the broker: no queue took it', "
 	    "    next_attempt_at = now() + make_interval(secs => power(2, least(attempts, 6))) "
 	    "    WHERE ctid = ANY($3::tid[]) AND id = ANY($4::uuid[]) RETURNING 1), "
 	    "  w AS (UPDATE outbox SET retrying = true, attempts = attempts + 1, "
 	    "    last_error = 'waiting behind an earlier event of the same order' "
 	    "    WHERE ctid = ANY($5::tid[]) AND id = ANY($6::uuid[]) AND NOT retrying RETURNING 1), "
-	    "  h AS (UPDATE outbox_relay SET horizon = $7::xid8 WHERE horizon <> $7::xid8 RETURNING 1) "
-	    "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM f), (SELECT count(*) FROM w)", 7, p);
-	for (int k = 0; k < 6; k++)
+	    "  n AS (UPDATE outbox SET retrying = true, attempts = attempts + 1, "
+	    "    last_error = 'nacked by the broker', "
+	    "    next_attempt_at = now() + make_interval(secs => "
+	    "      least(power(2, least(attempts, 6)), " NACK_BACKOFF_MAX_S ")) "
+	    "    WHERE ctid = ANY($7::tid[]) AND id = ANY($8::uuid[]) RETURNING 1), "
+	    "  h AS (UPDATE outbox_relay SET horizon = $9::xid8 WHERE horizon <> $9::xid8 RETURNING 1) "
+	    "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM f), (SELECT count(*) FROM w), "
+	    "  (SELECT count(*) FROM n)", 9, p);
+	for (int k = 0; k < 8; k++)
 		pgarray_free(&a[k]);
 	if (res == NULL)
 		return -1;
-	if (atol(PQgetvalue(res, 0, 1)) > 0) {
-		log_warn("msg=\"events not accepted by the broker, kept pending\" count=%s",
-		    PQgetvalue(res, 0, 1));
-		metrics_publish_failed((unsigned)atol(PQgetvalue(res, 0, 1)));
+	*nacked = atoi(PQgetvalue(res, 0, 3));
+	if (atol(PQgetvalue(res, 0, 1)) > 0 || *nacked > 0) {
+		log_warn("msg=\"events not accepted by the broker, kept pending\" returned=%s "
+		    "nacked=%d", PQgetvalue(res, 0, 1), *nacked);
+		metrics_publish_failed((unsigned)(atol(PQgetvalue(res, 0, 1)) + *nacked));
 	}
 	PQclear(res);
 	return published;
@@ -352,10 +365,12 @@ round_more(const struct relay *r, const struct round *rd, int published)
 /*
  * One round: read, publish, wait for the confirms, record. Returns 1 when
  * it should go again at once, 0 when it may wait, -1 when a connection
- * failed (nothing is recorded: the rows go again).
+ * failed (nothing is recorded: the rows go again). *nacked gets the rows
+ * the broker nacked.
  */
 static int
-relay_round(struct relay *r, struct db *db, struct broker_batch *bb, struct frontier *f)
+relay_round(struct relay *r, struct db *db, struct broker_batch *bb, struct frontier *f,
+    int *nacked)
 {
 	struct round rd = { .bb = bb };
 	struct frontier next = *f;
@@ -363,6 +378,7 @@ relay_round(struct relay *r, struct db *db, struct broker_batch *bb, struct fron
 	uint64_t t0 = clock_us(), t1, t2;
 	int ret = -1, published;
 
+	*nacked = 0;
 	if (read_rows(r, db, f, &rd) != 0) {
 		log_warn("msg=\"outbox relay database failure\" error=\"%s\"", db_last_error(db));
 		goto out;
@@ -378,7 +394,7 @@ relay_round(struct relay *r, struct db *db, struct broker_batch *bb, struct fron
 	}
 	t2 = clock_us();
 	frontier_next(r, &rd, &next);
-	if ((published = record(db, &rd, frontier_horizon(&next))) < 0) {
+	if ((published = record(db, &rd, frontier_horizon(&next), nacked)) < 0) {
 		log_warn("msg=\"outbox relay database failure\" error=\"%s\"", db_last_error(db));
 		goto out;
 	}
@@ -564,6 +580,24 @@ linger(struct relay *r, uint64_t *last_round)
 }
 
 /*
+ * After a round the broker nacked rows of: publish on a new channel from now
+ * on (broker_reopen_channel says why). 0, or -1 to make the connection anew.
+ */
+static int
+reopen(struct broker *b)
+{
+	char *cause = NULL;
+
+	if (broker_reopen_channel(b, &cause) != 0) {
+		log_warn("msg=\"outbox relay cannot reopen its channel\" error=\"%s\"", cause);
+		free(cause);
+		return -1;
+	}
+	log_info("msg=\"outbox relay publishes on a new channel after nacks\"");
+	return 0;
+}
+
+/*
  * Serve while connected: stand by until this relay leads, then publish in
  * rounds. Returns 1 when done (drained), 0 to reconnect.
  */
@@ -574,7 +608,7 @@ serve(struct relay *r, struct db *db, struct broker *b)
 	struct frontier *f = xcalloc(1, sizeof(*f));
 	uint64_t next_measure = 0, last_round = 0;
 	char *cause = NULL;
-	int lead = 0, more, done = -1;
+	int lead = 0, more, done = -1, nacked = 0;
 
 	while (done < 0) {
 		if (atomic_load(&r->abort_now))
@@ -597,7 +631,9 @@ serve(struct relay *r, struct db *db, struct broker *b)
 			else if (relay_wait(r, NULL, STANDBY_RETRY_MS) == WAKE_LOCAL &&
 			    db_exec(db, "NOTIFY " CHANNEL) != 0)
 				done = 0;	/* tell the active relay: this worker wrote rows */
-		} else if (linger(r, &last_round), (more = relay_round(r, db, bb, f)) < 0) {
+		} else if (linger(r, &last_round), (more = relay_round(r, db, bb, f, &nacked)) < 0) {
+			done = 0;
+		} else if (nacked > 0 && reopen(b) != 0) {
 			done = 0;
 		} else if (more) {
 			continue;	/* more may go now */

@@ -73,6 +73,8 @@ log "cluster up in $((SECONDS - t_up))s; profile $profile, load $RATE sagas/s"
 
 WORKER_ARGS=(-o retry_ladder=200ms,1s,3s -o retry_max_attempts=20 -o saga_deadline=600
 	-o connect_timeout=3)
+# the workers declare nothing: the topology of this short retry ladder first
+ctl -q -o retry_ladder=200ms,1s,3s setup >/dev/null
 n_started=0
 start_instance() {	# start_instance SERVICE
 	n_started=$((n_started + 1))

@@ -43,7 +43,7 @@ wait_until "InventoryReserved of $oid returned" 30 returned
 expect "its InventoryReserved stays in the inventory outbox, attempts counted" "$(ir)" "false:true"
 irid=$(sql inventory "SELECT id FROM outbox WHERE aggregateid = '$oid' AND type = 'InventoryReserved'")
 expect "its error is recorded" \
-	"$(sql inventory "SELECT last_error FROM outbox WHERE id = '$irid'")" "returned or nacked by the broker"
+	"$(sql inventory "SELECT last_error FROM outbox WHERE id = '$irid'")" "returned by the broker: no queue took it"
 wait_log inventory "publish returned as unroutable\" event_id=$irid" 10
 expect "the return is logged with the event id" \
 	"$(log_count inventory "publish returned as unroutable\" event_id=$irid" | awk '{ print ($1 >= 1) ? "yes" : "no" }')" "yes"
