@@ -89,8 +89,8 @@ stack_rmq() {
 	local n=$1
 	shift
 	env -u CHORUS_PG_PORT -u CHORUS_AMQPS_PORT CHORUS_STACK_DIR=$DIR/rmq$n CHORUS_STACK_ONLY=rabbitmq \
-		CHORUS_AMQP_PORT=$(amqp_port "$n") CHORUS_MGMT_PORT=$((MGMT + 2 * (n - 1))) \
-		CHORUS_RABBIT_NODE=$(node_name "$n") \
+		CHORUS_AMQP_PORT="$(amqp_port "$n")" CHORUS_MGMT_PORT=$((MGMT + 2 * (n - 1))) \
+		CHORUS_RABBIT_NODE="$(node_name "$n")" \
 		CHORUS_RABBIT_CONF_EXTRA="cluster_partition_handling = pause_minority
 net_ticktime = 10
 cluster_formation.peer_discovery_backend = rabbit_peer_discovery_classic_config
@@ -106,7 +106,7 @@ stack_pg() {
 	local n=$1
 	shift
 	env -u CHORUS_AMQP_PORT -u CHORUS_AMQPS_PORT -u CHORUS_MGMT_PORT -u CHORUS_RABBIT_NODE \
-		CHORUS_STACK_DIR=$DIR/pg$n CHORUS_STACK_ONLY=postgres CHORUS_PG_PORT=$(pg_port "$n") \
+		CHORUS_STACK_DIR=$DIR/pg$n CHORUS_STACK_ONLY=postgres CHORUS_PG_PORT="$(pg_port "$n")" \
 		bash "$STACK" "$@" 8>&-
 }
 
