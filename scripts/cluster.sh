@@ -83,12 +83,14 @@ node_src() { echo "127.0.0.$(($1 + 1))"; }
 pg_port() { echo $((PGP + 2 * ($1 - 1))); }
 
 # stack.sh for RabbitMQ node N: stack_rmq N COMMAND [ARGS...]
+# The settings of another stack (a test run's, in the environment) are not
+# this node's: env -u keeps stack.sh from noting that it ignores them.
 stack_rmq() {
 	local n=$1
 	shift
-	CHORUS_STACK_DIR=$DIR/rmq$n CHORUS_STACK_ONLY=rabbitmq \
-		CHORUS_AMQP_PORT=$(amqp_port "$n") CHORUS_MGMT_PORT=$((MGMT + 2 * (n - 1))) \
-		CHORUS_RABBIT_NODE=$(node_name "$n") \
+	env -u CHORUS_PG_PORT -u CHORUS_AMQPS_PORT CHORUS_STACK_DIR=$DIR/rmq$n CHORUS_STACK_ONLY=rabbitmq \
+		CHORUS_AMQP_PORT="$(amqp_port "$n")" CHORUS_MGMT_PORT=$((MGMT + 2 * (n - 1))) \
+		CHORUS_RABBIT_NODE="$(node_name "$n")" \
 		CHORUS_RABBIT_CONF_EXTRA="cluster_partition_handling = pause_minority
 net_ticktime = 10
 cluster_formation.peer_discovery_backend = rabbit_peer_discovery_classic_config
@@ -103,7 +105,8 @@ cluster_formation.classic_config.nodes.3 = $(node_name 3)" \
 stack_pg() {
 	local n=$1
 	shift
-	CHORUS_STACK_DIR=$DIR/pg$n CHORUS_STACK_ONLY=postgres CHORUS_PG_PORT=$(pg_port "$n") \
+	env -u CHORUS_AMQP_PORT -u CHORUS_AMQPS_PORT -u CHORUS_MGMT_PORT -u CHORUS_RABBIT_NODE \
+		CHORUS_STACK_DIR=$DIR/pg$n CHORUS_STACK_ONLY=postgres CHORUS_PG_PORT="$(pg_port "$n")" \
 		bash "$STACK" "$@" 8>&-
 }
 
@@ -313,13 +316,20 @@ print_env() {
 }
 
 cmd_up() {
-	local t0=$SECONDS
+	local t0=$SECONDS pg
 	[[ ! -L $DIR ]] || die "$DIR is a symlink"
 	install -d -m 0755 "$DIR"
 	exec 8>"$DIR/.cluster.lock"
 	flock -w 600 8 || die "another cluster.sh holds $DIR/.cluster.lock"
+	# PostgreSQL meanwhile: the two have nothing to wait for in each other
+	pg_up >"$DIR/pg-up.log" 2>&1 &
+	pg=$!
 	cluster_up
-	pg_up
+	if ! wait "$pg"; then
+		cat "$DIR/pg-up.log" >&2
+		die "PostgreSQL did not come up (see above)"
+	fi
+	cat "$DIR/pg-up.log"
 	print_env >"$DIR/env"
 	say "cluster up in $((SECONDS - t0))s; load its settings with: eval \"\$(scripts/cluster.sh env)\""
 }
