@@ -6,11 +6,13 @@
 # and the integration tests against the real servers), stops the stack and
 # prints one closing line "tests: N passed, N failed".
 #
-# Usage: scripts/test.sh [--long]   (--long: the fault suite's long profile)
+# Usage: scripts/test.sh [--long]   (--long: the long profile of the fault tests, suite.sh and cluster.sh)
 # Environment: CHORUS_BUILD_DIR [build-test]  CHORUS_SANITIZE [1]
 #              CHORUS_KEEP_STACK [0]: leave the stack running afterwards
 #              CHORUS_NSPAWN [1]: 0 skips the units under a live systemd
 #              (tests/packaging/systemd_live.sh)
+#              CHORUS_CLUSTER: 0 leaves out tests/fault/cluster.sh (its own
+#              3-node cluster on the stack's ports + 1000, ~5-6 minutes)
 set -euo pipefail
 case ${1:-} in
 --long) export CHORUS_FAULT_PROFILE=long ;;
